@@ -115,8 +115,9 @@ def _make_structure_hook(
     cl: type[Any], converter: cattrs.Converter, **renames: str
 ) -> Callable[[Any, Any], Any]:
     names = _wire_names(cl) | renames
-    overrides = {field: override(rename=key) for field, key in names.items()}
-    inner = make_dict_structure_fn(cl, converter, extra=override(rename=_EXTRA_KEY), **overrides)
+    overrides: dict[str, Any] = {field: override(rename=key) for field, key in names.items()}
+    overrides[_EXTRA] = override(rename=_EXTRA_KEY)
+    inner = make_dict_structure_fn(cl, converter, **overrides)
     known = frozenset(names.values())
 
     def structure_with_extra(data: Any, _: Any) -> Any:
