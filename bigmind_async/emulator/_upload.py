@@ -1,0 +1,326 @@
+"""Streaming multipart parsing of an attach request, and report type sniffing.
+
+The ``file`` part is read chunk by chunk into a temp file in the storage directory while it is
+hashed and counted; reading stops as soon as the file is over the limit. The type is decided
+by content (partner-api.md): PDF starts with ``%PDF-``, DOC with the OLE2 signature, DOCX is a
+ZIP holding a ``word/`` entry, TXT is non-empty valid UTF-8 with no NUL byte. A file name with an
+extension must name one of those types, and one the content qualifies for.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from aiohttp import BodyPartReader, MultipartReader, web
+
+from bigmind_async.emulator._state import REPORT_TYPES, Storage
+from bigmind_async.emulator._wire import ApiError, validation_error
+
+MAX_REPORT_BYTES = 26_214_400
+CHUNK_SIZE = 64 * 1024
+_FIELD_MAX_BYTES = 64 * 1024
+
+PDF_MAGIC = b"%PDF-"
+OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+ZIP_MAGIC = b"PK\x03\x04"
+
+MIME_TYPES = {
+    "pdf": "application/pdf",
+    "doc": "application/msword",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "txt": "text/plain",
+}
+#: The order a file without an extension is judged in.
+_KIND_ORDER = ("pdf", "doc", "docx", "txt")
+_TRUE = {"true", "1"}
+_FALSE = {"false", "0"}
+
+
+@dataclass
+class UploadRecord:
+    """How one attach request's file part arrived.
+
+    Attributes:
+        upload_id: Sequence number of the upload since the emulator started.
+        route_path: The request path.
+        started: ``time.monotonic()`` when the request reached the handler.
+        chunks: ``(time.monotonic(), size)`` for every chunk read from the socket.
+        bytes_received: File bytes read so far.
+        finished: Whether the handler is done with this upload.
+        outcome: ``"stored"`` or the error code that ended it (``None`` while running).
+        report_id: The stored report's id, when stored.
+    """
+
+    upload_id: int
+    route_path: str
+    started: float
+    chunks: list[tuple[float, int]] = field(default_factory=list)
+    bytes_received: int = 0
+    finished: bool = False
+    outcome: str | None = None
+    report_id: str | None = None
+
+
+@dataclass
+class ParsedUpload:
+    """A fully received, type-checked report file sitting in a temp file."""
+
+    temp_path: Path
+    file_name: str
+    size: int
+    sha256: str
+    kind: str
+    mime_type: str
+    title: str
+    report_type: str
+    is_primary: bool
+    silent: bool
+
+
+def base_name(file_name: str) -> str:
+    """The last path component, whatever the separator (a browser may send ``C:\\x\\a.pdf``)."""
+    return re.split(r"[/\\]", file_name)[-1].strip()
+
+
+def extension_kind(file_name: str) -> str | None:
+    """``"pdf"`` for ``a.PDF``; ``""`` for an unknown extension; ``None`` when there is none."""
+    name = base_name(file_name)
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        return None
+    ext = ext.lower()
+    return ext if ext in MIME_TYPES else ""
+
+
+class Sniffer:
+    """Watches the chunks go by and says which report types the content qualifies for."""
+
+    def __init__(self) -> None:
+        self.head = b""
+        self.size = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._text_ok = True
+
+    def feed(self, chunk: bytes) -> None:
+        if len(self.head) < 8:
+            self.head = (self.head + chunk)[:8]
+        self.size += len(chunk)
+        if self._text_ok:
+            if b"\x00" in chunk:
+                self._text_ok = False
+                return
+            try:
+                self._decoder.decode(chunk)
+            except UnicodeDecodeError:
+                self._text_ok = False
+
+    def kinds(self, path: Path) -> list[str]:
+        """Every type the content qualifies for, in ``_KIND_ORDER``."""
+        found: list[str] = []
+        if self.head.startswith(PDF_MAGIC):
+            found.append("pdf")
+        if self.head.startswith(OLE2_MAGIC):
+            found.append("doc")
+        if self.head.startswith(ZIP_MAGIC) and _zip_has_word_part(path):
+            found.append("docx")
+        if self._text_ok and self.size > 0:
+            try:
+                self._decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                self._text_ok = False
+            else:
+                found.append("txt")
+        return found
+
+
+def _zip_has_word_part(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.startswith("word/") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+
+
+def decide_kind(file_name: str, kinds: list[str]) -> str:
+    """Apply the content-and-extension rule; raise INVALID_REPORT_TYPE when it fails."""
+    if not kinds:
+        raise ApiError(
+            400,
+            "INVALID_REPORT_TYPE",
+            "Report must be a PDF, DOC, DOCX or TXT file",
+        )
+    ext = extension_kind(file_name)
+    if ext is None:
+        return kinds[0]
+    if ext == "" or ext not in kinds:
+        raise ApiError(
+            400,
+            "INVALID_REPORT_TYPE",
+            "The file name's extension does not match the report's content",
+        )
+    return ext
+
+
+def parse_bool(value: str) -> bool | None:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    return None
+
+
+async def _read_field(part: BodyPartReader, name: str) -> str:
+    data = bytearray()
+    while True:
+        chunk = await part.read_chunk(CHUNK_SIZE)
+        if not chunk:
+            break
+        data.extend(chunk)
+        if len(data) > _FIELD_MAX_BYTES:
+            raise validation_error([(name, "is too long")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise validation_error([(name, "must be UTF-8 text")]) from None
+
+
+def _check_content_type(request: web.Request) -> None:
+    if request.content_type != "multipart/form-data":
+        raise validation_error([("body", "must be multipart/form-data")])
+    if "boundary=" not in request.headers.get("Content-Type", ""):
+        raise validation_error([("body", "multipart boundary is missing")])
+
+
+async def parse_attach(
+    request: web.Request,
+    storage: Storage,
+    record: UploadRecord,
+    *,
+    max_bytes: int = MAX_REPORT_BYTES,
+) -> ParsedUpload:
+    """Read the attach form; on any error the temp file is removed and ``ApiError`` raised."""
+    _check_content_type(request)
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError, KeyError):
+        raise validation_error([("body", "malformed multipart body")]) from None
+    return await _parse(reader, storage, record, max_bytes)
+
+
+async def _parse(
+    reader: MultipartReader,
+    storage: Storage,
+    record: UploadRecord,
+    max_bytes: int,
+) -> ParsedUpload:
+    fields: dict[str, str] = {}
+    errors: list[tuple[str, str]] = []
+    file_result: tuple[Path, str, int, str, Sniffer] | None = None
+    try:
+        while True:
+            try:
+                part = await reader.next()
+            except (ValueError, AssertionError, RuntimeError):
+                raise validation_error([("body", "malformed multipart body")]) from None
+            if part is None:
+                break
+            if not isinstance(part, BodyPartReader):
+                raise validation_error([("body", "nested multipart is not supported")])
+            name = part.name or ""
+            if name == "file":
+                if file_result is not None:
+                    raise validation_error([("file", "only one file may be sent")])
+                if errors:
+                    raise validation_error(errors)
+                file_result = await _receive_file(part, storage, record, max_bytes)
+            elif name in ("title", "reportType", "isPrimary", "silent"):
+                value = await _read_field(part, name)
+                _check_field(name, value, errors)
+                fields[name] = value
+            else:
+                await part.release()
+        if file_result is None:
+            errors.append(("file", "is required"))
+        if errors:
+            raise validation_error(errors)
+        assert file_result is not None
+    except BaseException:
+        if file_result is not None:
+            storage.discard(file_result[0])
+        raise
+    temp_path, file_name, size, digest, sniffer = file_result
+    try:
+        kind = decide_kind(file_name, sniffer.kinds(temp_path))
+    except BaseException:
+        storage.discard(temp_path)
+        raise
+    if not file_name:
+        file_name = f"report.{kind}"
+    title = fields.get("title", "").strip() or file_name
+    return ParsedUpload(
+        temp_path=temp_path,
+        file_name=file_name,
+        size=size,
+        sha256=digest,
+        kind=kind,
+        mime_type=MIME_TYPES[kind],
+        title=title,
+        report_type=fields.get("reportType", "other").strip() or "other",
+        is_primary=parse_bool(fields.get("isPrimary", "false")) or False,
+        silent=parse_bool(fields.get("silent", "false")) or False,
+    )
+
+
+def _check_field(name: str, value: str, errors: list[tuple[str, str]]) -> None:
+    if name == "reportType":
+        if value.strip() and value.strip() not in REPORT_TYPES:
+            raise ApiError(
+                400,
+                "INVALID_REPORT_TYPE",
+                "reportType must be one of " + ", ".join(REPORT_TYPES),
+                [{"field": "reportType", "message": "must be one of " + "|".join(REPORT_TYPES)}],
+            )
+    elif name in ("isPrimary", "silent") and parse_bool(value) is None:
+        errors.append((name, "must be a boolean: true, false, 1 or 0"))
+
+
+async def _receive_file(
+    part: BodyPartReader, storage: Storage, record: UploadRecord, max_bytes: int
+) -> tuple[Path, str, int, str, Sniffer]:
+    file_name = base_name(part.filename or "")
+    temp_path = storage.new_temp_path()
+    hasher = hashlib.sha256()
+    sniffer = Sniffer()
+    size = 0
+    handle: BinaryIO = temp_path.open("wb")
+    try:
+        with handle:
+            while True:
+                chunk = await part.read_chunk(CHUNK_SIZE)
+                if not chunk:
+                    break
+                record.chunks.append((time.monotonic(), len(chunk)))
+                record.bytes_received += len(chunk)
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ApiError(
+                        400,
+                        "FILE_TOO_LARGE",
+                        f"Report is over the {max_bytes} byte limit",
+                        {"maxBytes": max_bytes},
+                    )
+                hasher.update(chunk)
+                sniffer.feed(chunk)
+                handle.write(chunk)
+    except BaseException:
+        storage.discard(temp_path)
+        raise
+    return temp_path, file_name, size, hasher.hexdigest(), sniffer
