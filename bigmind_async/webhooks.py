@@ -442,9 +442,9 @@ def _parse_event(raw_body: bytes, converter: cattrs.Converter) -> WebhookEvent:
     try:
         return structure(converter, payload, WebhookEvent)
     except InvalidResponseError as exc:
+        why = "; ".join(map(str, exc.details or [exc.message]))
         raise InvalidResponseError(
-            f"the webhook body is signed but is not a BigMind event: {exc.message}",
-            details=exc.details,
+            f"the webhook body is signed but is not a BigMind event: {why}", details=exc.details
         ) from exc
 
 
