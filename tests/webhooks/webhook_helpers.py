@@ -8,6 +8,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from aiohttp import web
+
 SECRET = "whsec_test_0123456789abcdef"
 
 
@@ -56,3 +58,30 @@ DETACHED: dict[str, Any] = {
     "studyInstanceUid": "1.2.840.113619.2.55.3.1",
     "reportId": "alf_01HXTEST",
 }
+
+
+class Receiver:
+    """An aiohttp app serving a webhook handler on 127.0.0.1, on a free port."""
+
+    __test__ = False
+
+    def __init__(self, handler: Any, path: str = "/webhooks") -> None:
+        self.app = web.Application()
+        self.app.router.add_post(path, handler)
+        self.path = path
+        self._runner = web.AppRunner(self.app)
+        self.url = ""
+
+    async def __aenter__(self) -> Receiver:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}{self.path}"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._runner.cleanup()
