@@ -1,0 +1,24 @@
+"""Fixtures of the emulator tests: an aiohttp session that sends the emulator's key."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from .helpers import Env, auth
+
+
+@pytest.fixture
+async def client(emulator: Env) -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain aiohttp session carrying ``Authorization: Bearer <emulator key>``."""
+    async with aiohttp.ClientSession(headers=auth(emulator.api_key)) as session:
+        yield session
+
+
+@pytest.fixture
+async def anonymous() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain aiohttp session with no credentials."""
+    async with aiohttp.ClientSession() as session:
+        yield session
