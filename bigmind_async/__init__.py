@@ -1,5 +1,7 @@
 """bigmind_async: the async-first Python SDK for the BigMind Partner API's DICOM Reports."""
 
+from bigmind_async._client import NOT_GIVEN, AsyncBigMind, NotGiven, RawResponses
+from bigmind_async._config import DEFAULT_BASE_URL, Timeout
 from bigmind_async._models import (
     AttachJob,
     AttachOutcome,
@@ -16,6 +18,11 @@ from bigmind_async._models import (
     StudyDetail,
     WebhookEvent,
 )
+from bigmind_async._pagination import AsyncPager, Page
+from bigmind_async._ratelimit import RateLimiter
+from bigmind_async._reports import AsyncReports, AsyncReportsRaw
+from bigmind_async._response import APIResponse
+from bigmind_async._studies import AsyncStudies, AsyncStudiesRaw
 from bigmind_async._version import __version__
 from bigmind_async.errors import (
     APIConnectionError,
@@ -50,8 +57,17 @@ from bigmind_async.errors import (
 )
 
 __all__ = [
+    "DEFAULT_BASE_URL",
+    "NOT_GIVEN",
     "APIConnectionError",
+    "APIResponse",
     "APITimeoutError",
+    "AsyncBigMind",
+    "AsyncPager",
+    "AsyncReports",
+    "AsyncReportsRaw",
+    "AsyncStudies",
+    "AsyncStudiesRaw",
     "AttachJob",
     "AttachOutcome",
     "AuthenticationError",
@@ -72,10 +88,14 @@ __all__ = [
     "InvalidReportTypeError",
     "InvalidResponseError",
     "NotFoundError",
+    "NotGiven",
+    "Page",
     "Pagination",
     "PermissionDeniedError",
     "PlanNotEnabledError",
     "RateLimitError",
+    "RateLimiter",
+    "RawResponses",
     "Report",
     "ReportAttachedData",
     "ReportDetachedData",
@@ -88,6 +108,7 @@ __all__ = [
     "Study",
     "StudyDetail",
     "StudyNotFoundError",
+    "Timeout",
     "TrialExpiredError",
     "UnauthenticatedError",
     "ValidationError",

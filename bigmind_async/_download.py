@@ -1,0 +1,154 @@
+"""Streaming a presigned report URL to disk.
+
+The presigned URL is not the Partner API: it is fetched WITHOUT the API key and does not spend
+the client's rate budget. The bytes go, chunk by chunk, to a temp file next to the destination
+(written with aiofiles), are checked against the size and sha256 the API gave, and only then
+renamed into place: a failed download never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiofiles
+import aiofiles.os
+import aiohttp
+import yarl
+
+from bigmind_async._logging import logger
+from bigmind_async._multipart import CHUNK_SIZE
+from bigmind_async._retries import RetryPolicy
+from bigmind_async._transport import Deadline, translate_exception
+from bigmind_async.errors import APIConnectionError, BigMindError, InvalidResponseError
+
+__all__ = ["DownloadURLExpired", "stream_to_file"]
+
+
+class DownloadURLExpired(Exception):
+    """The presigned URL was refused (403): it expired, or its signature no longer holds."""
+
+
+async def stream_to_file(
+    session: aiohttp.ClientSession,
+    url: str,
+    destination: Path,
+    *,
+    timeout: aiohttp.ClientTimeout,
+    deadline: Deadline,
+    policy: RetryPolicy,
+    expected_size: int | None,
+    expected_sha256: str | None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> int:
+    """Download ``url`` to ``destination``; return the bytes written.
+
+    Transient failures (connection errors, 5xx) are retried per ``policy``. Raises
+    :class:`DownloadURLExpired` on a 403 so the caller can fetch a fresh URL.
+    """
+    target = yarl.URL(url, encoded=True)
+    retries = 0
+    while True:
+        try:
+            return await _attempt(
+                session, target, destination, timeout, expected_size, expected_sha256
+            )
+        except _Transient as exc:
+            if retries >= policy.max_retries:
+                raise exc.error from None
+            retries += 1
+            delay = policy.delay(retries)
+            left = deadline.remaining()
+            if left is not None and delay >= left:
+                raise exc.error from None
+            logger.debug("retry download attempt=%d reason=%s", retries + 1, exc.error.code)
+            if delay:
+                await sleep(delay)
+
+
+class _Transient(Exception):
+    def __init__(self, error: BigMindError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def _attempt(
+    session: aiohttp.ClientSession,
+    url: yarl.URL,
+    destination: Path,
+    timeout: aiohttp.ClientTimeout,
+    expected_size: int | None,
+    expected_sha256: str | None,
+) -> int:
+    temp = destination.with_name(f".{destination.name}.{secrets.token_hex(6)}.part")
+    hasher = hashlib.sha256()
+    written = 0
+    try:
+        # No Authorization header: the presigned URL carries its own signature.
+        async with session.get(url, timeout=timeout, allow_redirects=True) as resp:
+            if resp.status == 403:
+                raise DownloadURLExpired(f"HTTP 403 from the presigned URL: {resp.reason}")
+            if resp.status >= 500:
+                raise _Transient(
+                    BigMindError(
+                        f"HTTP {resp.status} from the presigned download URL",
+                        code="DOWNLOAD_FAILED",
+                        status=resp.status,
+                    )
+                )
+            if resp.status != 200:
+                raise BigMindError(
+                    f"HTTP {resp.status} from the presigned download URL",
+                    code="DOWNLOAD_FAILED",
+                    status=resp.status,
+                    headers=resp.headers,
+                )
+            async with aiofiles.open(temp, "wb") as handle:
+                async for chunk in resp.content.iter_chunked(CHUNK_SIZE):
+                    hasher.update(chunk)
+                    written += len(chunk)
+                    await handle.write(chunk)
+    except (DownloadURLExpired, BigMindError, _Transient):
+        await _remove(temp)
+        raise
+    except Exception as exc:
+        await _remove(temp)
+        failure = translate_exception(exc)
+        if failure is None:
+            raise
+        failure.error.__cause__ = exc
+        if failure.retryable:
+            raise _Transient(failure.error) from exc
+        raise failure.error from exc
+    except BaseException:
+        await _remove(temp)
+        raise
+    if expected_size is not None and written != expected_size:
+        await _remove(temp)
+        raise _Transient(
+            APIConnectionError(
+                f"the download ended at {written} bytes; the report has {expected_size}",
+                code="DOWNLOAD_INCOMPLETE",
+                status=None,
+            )
+        )
+    if expected_sha256 is not None and hasher.hexdigest() != expected_sha256.lower():
+        await _remove(temp)
+        raise InvalidResponseError(
+            "the downloaded bytes do not match the report's sha256", status=None
+        )
+    await aiofiles.os.replace(temp, destination)
+    return written
+
+
+async def _remove(path: Path) -> None:
+    try:
+        await aiofiles.os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError:  # pragma: no cover - best effort cleanup
+        logger.debug("could not remove %s", os.fspath(path))

@@ -1,0 +1,328 @@
+"""The attach request body: one ``multipart/form-data`` stream with a known Content-Length.
+
+:func:`prepare_upload` looks at the file once, before any request: its size, its leading bytes
+(the type check) and, for a small file, its whole content. :class:`MultipartBody` then makes a
+fresh stream for every attempt, so a retry never re-sends an exhausted iterator:
+
+- a path is opened again with aiofiles and read in :data:`CHUNK_SIZE` chunks (a 25 MiB report
+  never sits in memory whole); a file of at most one chunk was read whole by
+  :func:`prepare_upload` in one worker-thread call and is sent from memory;
+- bytes are sent from memory, sliced without copying;
+- a binary file object is rewound to where it started and read in chunks.
+
+The stream hashes the file as it goes (for reconciling an ambiguous failure) and records
+whether it handed out its last byte: a request whose body did not all go out cannot have
+created a report on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import IO, Any
+
+import aiofiles
+
+from bigmind_async._validation import (
+    MAX_REPORT_BYTES,
+    MIME_TYPES,
+    SNIFF_BYTES,
+    check_file_kind,
+    check_size,
+)
+from bigmind_async.errors import ValidationError
+
+__all__ = ["CHUNK_SIZE", "MultipartBody", "ProgressCallback", "Upload", "prepare_upload"]
+
+#: Bytes per read and per write: big enough for full-speed loopback and TLS, small enough that
+#: 32 concurrent uploads stay within a few MiB of buffers.
+CHUNK_SIZE = 256 * 1024
+
+ProgressCallback = Callable[[int, int], object]
+
+
+class Upload:
+    """A report file checked and ready to send.
+
+    Attributes:
+        file_name: The name sent in the part's ``filename``.
+        kind: ``pdf``, ``doc``, ``docx`` or ``txt``.
+        size: Bytes in the file.
+        sha256: Hex digest, once known (at once for small files, after the first full send
+            otherwise).
+    """
+
+    __slots__ = ("_data", "_fileobj", "_path", "_start", "file_name", "kind", "sha256", "size")
+
+    def __init__(
+        self,
+        *,
+        file_name: str,
+        kind: str,
+        size: int,
+        data: bytes | None = None,
+        path: str | None = None,
+        fileobj: IO[bytes] | None = None,
+        start: int = 0,
+        sha256: str | None = None,
+    ) -> None:
+        self.file_name = file_name
+        self.kind = kind
+        self.size = size
+        self.sha256 = sha256
+        self._data = data
+        self._path = path
+        self._fileobj = fileobj
+        self._start = start
+
+    @property
+    def mime_type(self) -> str:
+        """The part's Content-Type, from the sniffed kind."""
+        return MIME_TYPES[self.kind]
+
+    def __repr__(self) -> str:
+        return f"Upload(file_name={self.file_name!r}, kind={self.kind!r}, size={self.size})"
+
+    async def chunks(self) -> AsyncIterator[bytes | memoryview]:
+        """The file's bytes from the start, in chunks (re-opened / rewound on every call)."""
+        if self._data is not None:
+            view = memoryview(self._data)
+            for offset in range(0, len(view), CHUNK_SIZE):
+                yield view[offset : offset + CHUNK_SIZE]
+        elif self._path is not None:
+            async with aiofiles.open(self._path, "rb") as handle:
+                remaining = self.size
+                while remaining > 0:
+                    chunk = await handle.read(min(CHUNK_SIZE, remaining))
+                    if not chunk:
+                        raise ValidationError(
+                            f"file: {self._path} shrank while it was being sent", status=None
+                        )
+                    remaining -= len(chunk)
+                    yield chunk
+        else:
+            fileobj = self._fileobj
+            assert fileobj is not None
+            in_memory = isinstance(fileobj, io.BytesIO)
+            loop = asyncio.get_running_loop()
+            fileobj.seek(self._start)
+            remaining = self.size
+            while remaining > 0:
+                want = min(CHUNK_SIZE, remaining)
+                chunk = (
+                    fileobj.read(want)
+                    if in_memory
+                    else await loop.run_in_executor(None, fileobj.read, want)
+                )
+                if not chunk:
+                    raise ValidationError("file: the file object ended early", status=None)
+                remaining -= len(chunk)
+                yield chunk
+
+
+async def prepare_upload(file: Any, *, filename: str | None, argument: str = "file") -> Upload:
+    """Check ``file`` (path, bytes or binary file object) and learn its size, type and name.
+
+    Raises ValidationError (missing path, wrong argument type), FileTooLargeError or
+    InvalidReportTypeError, all with ``status=None`` and before any request.
+    """
+    if filename is not None and (not isinstance(filename, str) or not filename.strip()):
+        raise ValidationError("filename: must be a non-empty str", status=None)
+    if isinstance(file, (str, os.PathLike)):
+        return await _prepare_path(os.fspath(file), filename, argument)
+    if isinstance(file, (bytes, bytearray, memoryview)):
+        data = bytes(file)
+        check_size(len(data), argument)
+        name = filename
+        kind = check_file_kind(
+            data[:SNIFF_BYTES], complete=len(data) <= SNIFF_BYTES, file_name=name, argument=argument
+        )
+        sha = hashlib.sha256(data).hexdigest() if len(data) <= CHUNK_SIZE else None
+        return Upload(
+            file_name=name or f"report.{kind}", kind=kind, size=len(data), data=data, sha256=sha
+        )
+    if hasattr(file, "read"):
+        return await _prepare_fileobj(file, filename, argument)
+    raise ValidationError(
+        f"{argument}: must be a path, bytes or a binary file object, got {type(file).__name__}",
+        status=None,
+        details=[{"field": argument, "message": "unsupported type"}],
+    )
+
+
+def _probe_path(path: str) -> tuple[int, bytes, bool]:
+    """Size, leading bytes (the whole file when small), and whether that is all of it."""
+    size = os.stat(path).st_size
+    if size > MAX_REPORT_BYTES:
+        return size, b"", False
+    with open(path, "rb") as handle:
+        if size <= CHUNK_SIZE:
+            data = handle.read(CHUNK_SIZE + 1)
+            return len(data), data, True
+        return size, handle.read(SNIFF_BYTES), False
+
+
+async def _prepare_path(path: str, filename: str | None, argument: str) -> Upload:
+    if not path:
+        raise ValidationError(f"{argument}: the path is empty", status=None)
+    loop = asyncio.get_running_loop()
+    try:
+        size, head, whole = await loop.run_in_executor(None, _probe_path, path)
+    except FileNotFoundError:
+        raise ValidationError(
+            f"{argument}: no such file: {path}",
+            status=None,
+            details=[{"field": argument, "message": "no such file"}],
+        ) from None
+    except IsADirectoryError:
+        raise ValidationError(f"{argument}: {path} is a directory", status=None) from None
+    except PermissionError:
+        raise ValidationError(f"{argument}: {path} cannot be read", status=None) from None
+    check_size(size, argument)
+    name = filename if filename is not None else Path(path).name
+    kind = check_file_kind(
+        head[:SNIFF_BYTES],
+        complete=whole and len(head) <= SNIFF_BYTES,
+        file_name=name,
+        argument=argument,
+    )
+    if whole:
+        return Upload(
+            file_name=name, kind=kind, size=size, data=head, sha256=hashlib.sha256(head).hexdigest()
+        )
+    return Upload(file_name=name, kind=kind, size=size, path=path)
+
+
+def _probe_fileobj(fileobj: IO[bytes]) -> tuple[int, int, bytes | None, bytes]:
+    """(start, size, whole content if small or unseekable, head)."""
+    seekable = False
+    try:
+        seekable = bool(fileobj.seekable())
+    except (AttributeError, OSError, ValueError):
+        seekable = False
+    if not seekable:
+        data = fileobj.read(MAX_REPORT_BYTES + 1)
+        return 0, len(data), data, data[:SNIFF_BYTES]
+    start = fileobj.tell()
+    end = fileobj.seek(0, io.SEEK_END)
+    fileobj.seek(start)
+    size = end - start
+    if size <= CHUNK_SIZE:
+        data = fileobj.read(size)
+        fileobj.seek(start)
+        return start, len(data), data, data[:SNIFF_BYTES]
+    head = fileobj.read(SNIFF_BYTES)
+    fileobj.seek(start)
+    return start, size, None, head
+
+
+async def _prepare_fileobj(fileobj: Any, filename: str | None, argument: str) -> Upload:
+    if isinstance(fileobj, io.TextIOBase):
+        raise ValidationError(f"{argument}: open the file in binary mode ('rb')", status=None)
+    if isinstance(fileobj, io.BytesIO):
+        start, size, data, head = _probe_fileobj(fileobj)
+    else:
+        loop = asyncio.get_running_loop()
+        start, size, data, head = await loop.run_in_executor(None, _probe_fileobj, fileobj)
+    if not isinstance(head, bytes):
+        raise ValidationError(f"{argument}: open the file in binary mode ('rb')", status=None)
+    check_size(size, argument)
+    name = filename
+    if name is None:
+        raw_name = getattr(fileobj, "name", None)
+        if isinstance(raw_name, str) and raw_name:
+            name = Path(raw_name).name
+    kind = check_file_kind(
+        head,
+        complete=data is not None and len(data) <= SNIFF_BYTES,
+        file_name=name,
+        argument=argument,
+    )
+    name = name or f"report.{kind}"
+    if data is not None:
+        sha = hashlib.sha256(data).hexdigest() if size <= CHUNK_SIZE else None
+        return Upload(file_name=name, kind=kind, size=size, data=data, sha256=sha)
+    return Upload(file_name=name, kind=kind, size=size, fileobj=fileobj, start=start)
+
+
+def _quote_param(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
+class MultipartBody:
+    """The form for one attach call; :meth:`stream` makes a fresh body for each attempt.
+
+    Attributes:
+        upload: The file.
+        boundary: The multipart boundary.
+        content_type: The request's Content-Type header.
+        content_length: Bytes in the whole body, known before sending.
+        complete: Whether the last stream handed out its final byte.
+    """
+
+    def __init__(
+        self,
+        upload: Upload,
+        fields: list[tuple[str, str]],
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.upload = upload
+        self.boundary = "bigmind-" + secrets.token_hex(16)
+        self.content_type = f"multipart/form-data; boundary={self.boundary}"
+        self._on_progress = on_progress
+        parts = []
+        for name, value in fields:
+            parts.append(
+                f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                f"{value}\r\n".encode()
+            )
+        disposition = f'form-data; name="file"; filename="{_quote_param(upload.file_name)}"'
+        if not upload.file_name.isascii():
+            from urllib.parse import quote
+
+            disposition += f"; filename*=utf-8''{quote(upload.file_name, safe='')}"
+        parts.append(
+            f"--{self.boundary}\r\nContent-Disposition: {disposition}\r\n"
+            f"Content-Type: {upload.mime_type}\r\n\r\n".encode()
+        )
+        self._head = b"".join(parts)
+        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self.content_length = len(self._head) + upload.size + len(self._tail)
+        self.complete = False
+
+    def stream(self) -> AsyncIterator[bytes | memoryview]:
+        """A new body stream, starting from the first byte."""
+        self.complete = False
+        return self._stream()
+
+    async def _stream(self) -> AsyncIterator[bytes | memoryview]:
+        upload = self.upload
+        total = upload.size
+        hasher = hashlib.sha256() if upload.sha256 is None else None
+        progress = self._on_progress
+        sent = 0
+        if upload._data is not None and total <= CHUNK_SIZE:
+            # One write for a small report: no per-chunk overhead.
+            yield self._head + upload._data + self._tail
+            if progress is not None:
+                progress(total, total)
+            self.complete = True
+            return
+        yield self._head
+        async for chunk in upload.chunks():
+            if hasher is not None:
+                hasher.update(chunk)
+            yield chunk
+            sent += len(chunk)
+            if progress is not None:
+                progress(sent, total)
+        if hasher is not None and sent == total:
+            upload.sha256 = hasher.hexdigest()
+        yield self._tail
+        self.complete = True

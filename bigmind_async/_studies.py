@@ -1,0 +1,209 @@
+"""``client.studies``: list a customer's DICOM studies and get one.
+
+The ``*Raw`` class does the work and returns :class:`~bigmind_async.APIResponse`; the plain
+class (what ``client.studies`` is) returns the parsed values. Arguments are checked before any
+request.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from bigmind_async._core import Resource
+from bigmind_async._models import Pagination, Study, StudyDetail
+from bigmind_async._pagination import MAX_PAGE_SIZE, AsyncPager, Page
+from bigmind_async._response import APIResponse
+from bigmind_async._transport import path_for
+from bigmind_async._validation import check_id, check_study_uid
+from bigmind_async.errors import InvalidResponseError, ValidationError
+
+__all__ = ["AsyncStudies", "AsyncStudiesRaw"]
+
+Moment = datetime | date | str
+
+
+def _moment(value: Moment | None, argument: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        utc = value.astimezone(timezone.utc)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ValidationError(
+        f"{argument}: must be a datetime, a date or an ISO 8601 string", status=None
+    )
+
+
+def _text(value: object, argument: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{argument}: must be a str", status=None)
+    return value
+
+
+def _page_size(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise ValidationError(
+            f"page_size: must be an int from 1 to {MAX_PAGE_SIZE}, got {value!r}",
+            status=None,
+            details=[{"field": "page_size", "message": f"must be between 1 and {MAX_PAGE_SIZE}"}],
+        )
+    return value
+
+
+class AsyncStudiesRaw(Resource):
+    """``client.with_raw_response.studies``: same calls, returning APIResponse."""
+
+    def _filters(
+        self,
+        *,
+        modality: str | None,
+        body_part: str | None,
+        q: str | None,
+        indexed_from: Moment | None,
+        indexed_to: Moment | None,
+    ) -> list[tuple[str, str]]:
+        params: list[tuple[str, str]] = []
+        for key, value in (
+            ("from", _moment(indexed_from, "indexed_from")),
+            ("to", _moment(indexed_to, "indexed_to")),
+            ("modality", _text(modality, "modality")),
+            ("bodyPart", _text(body_part, "body_part")),
+            ("q", _text(q, "q")),
+        ):
+            if value is not None:
+                params.append((key, value))
+        return params
+
+    async def _fetch_page(
+        self, customer_id: str, filters: list[tuple[str, str]], page: int, limit: int
+    ) -> APIResponse[Page[Study]]:
+        path = path_for("customers", customer_id, "dicom-studies")
+        params = [("page", str(page)), ("limit", str(limit)), *filters]
+        answer = await self._core.transport.request(
+            "GET", path, params=params, options=self._options
+        )
+        data = answer.data
+        if not isinstance(data, dict):
+            raise InvalidResponseError(
+                "list studies: data is not an object",
+                status=answer.status,
+                request_id=answer.request_id,
+            )
+        studies = self._core.structure(data.get("studies", []), list[Study])
+        raw_pagination: Any = data.get("pagination") or {}
+        if isinstance(raw_pagination, dict):
+            raw_pagination = {"page": page, "limit": limit, **raw_pagination}
+        pagination = self._core.structure(raw_pagination, Pagination)
+        result = Page(items=studies, pagination=pagination, request_id=answer.request_id)
+        return APIResponse(
+            parsed=result,
+            status=answer.status,
+            headers=answer.headers,
+            request_id=answer.request_id,
+            elapsed=answer.elapsed,
+            attempts=answer.attempts,
+            method="GET",
+            path=path,
+        )
+
+    async def list(
+        self,
+        customer_id: str,
+        *,
+        modality: str | None = None,
+        body_part: str | None = None,
+        q: str | None = None,
+        indexed_from: Moment | None = None,
+        indexed_to: Moment | None = None,
+        page: int = 1,
+        page_size: int | None = None,
+    ) -> APIResponse[Page[Study]]:
+        """One page of the listing (raw access has no pager: ask for the page you want)."""
+        check_id(customer_id, "customer_id")
+        if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+            raise ValidationError(f"page: must be an int >= 1, got {page!r}", status=None)
+        filters = self._filters(
+            modality=modality,
+            body_part=body_part,
+            q=q,
+            indexed_from=indexed_from,
+            indexed_to=indexed_to,
+        )
+        limit = _page_size(page_size) or MAX_PAGE_SIZE
+        return await self._fetch_page(customer_id, filters, page, limit)
+
+    async def get(self, customer_id: str, study_uid: str) -> APIResponse[StudyDetail]:
+        """One study with its entity and report count."""
+        check_id(customer_id, "customer_id")
+        check_study_uid(study_uid)
+        path = path_for("customers", customer_id, "dicom-studies", study_uid)
+        answer = await self._core.transport.request("GET", path, options=self._options)
+        detail = self._core.structure(answer.data, StudyDetail)
+        return APIResponse(
+            parsed=detail,
+            status=answer.status,
+            headers=answer.headers,
+            request_id=answer.request_id,
+            elapsed=answer.elapsed,
+            attempts=answer.attempts,
+            method="GET",
+            path=path,
+        )
+
+
+class AsyncStudies(Resource):
+    """``client.studies``: a customer's DICOM studies."""
+
+    def __init__(self, core: Any, options: Any) -> None:
+        super().__init__(core, options)
+        self._raw = AsyncStudiesRaw(core, options)
+
+    def list(
+        self,
+        customer_id: str,
+        *,
+        modality: str | None = None,
+        body_part: str | None = None,
+        q: str | None = None,
+        indexed_from: Moment | None = None,
+        indexed_to: Moment | None = None,
+        page_size: int | None = None,
+    ) -> AsyncPager[Study]:
+        """Every study of the customer matching the filters, as an :class:`AsyncPager`.
+
+        ``indexed_from`` / ``indexed_to`` filter on when AI Lens indexed the study. Arguments
+        are checked now; requests go out as the pager is iterated (200 per page unless
+        ``page_size`` says otherwise).
+        """
+        check_id(customer_id, "customer_id")
+        filters = self._raw._filters(
+            modality=modality,
+            body_part=body_part,
+            q=q,
+            indexed_from=indexed_from,
+            indexed_to=indexed_to,
+        )
+        size = _page_size(page_size)
+        raw = self._raw
+
+        async def fetch(page: int, limit: int) -> Page[Study]:
+            return (await raw._fetch_page(customer_id, filters, page, limit)).parsed
+
+        return AsyncPager(fetch, page_size=size)
+
+    async def get(self, customer_id: str, study_uid: str) -> StudyDetail:
+        """One study, its AI Lens entity and its report count.
+
+        Raises StudyNotFoundError when the UID is unknown OR the study is not indexed yet.
+        """
+        return (await self._raw.get(customer_id, study_uid)).parsed
