@@ -56,6 +56,7 @@ _LIMIT_MESSAGE = f"must be between 1 and {MAX_PAGE_SIZE}"
 _STUDY_NOT_FOUND = ApiError(404, "STUDY_NOT_FOUND", "Study not found")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ApiHandler = Callable[[web.Request, "Caller"], Awaitable[web.StreamResponse]]
 
 
 class DropConnection(Exception):
@@ -139,8 +140,8 @@ class EmulatorApp:
             ("POST", "/seed", self.side_seed),
             ("GET", "/comments", self.side_comments),
         ]
-        for method, path, handler in side:
-            app.router.add_route(method, SIDE_PREFIX + path, self._side(handler))
+        for method, path, side_handler in side:
+            app.router.add_route(method, SIDE_PREFIX + path, self._side(side_handler))
         app.on_response_prepare.append(_ensure_request_id)
         return app
 
@@ -149,7 +150,6 @@ class EmulatorApp:
         self, request: web.Request, handler: Handler
     ) -> web.StreamResponse:
         request_id = new_request_id()
-        request["request_id"] = request_id
         route = _route_label(request)
         self.stats.request_started(route)
         status = 0
@@ -160,7 +160,8 @@ class EmulatorApp:
                 response = exc.response()
             except web.HTTPException as exc:
                 response = _http_exception_envelope(exc)
-            except DropConnection:
+            except (DropConnection, ConnectionError):
+                # Ours (an injected reset) or the client's (it went away mid-request).
                 transport = request.transport
                 if transport is not None:
                     transport.abort()
@@ -175,14 +176,14 @@ class EmulatorApp:
         finally:
             self.stats.request_finished(route, status)
 
-    def _api(self, route: str, handler: Handler) -> Handler:
+    def _api(self, route: str, handler: ApiHandler) -> Handler:
         async def wrapped(request: web.Request) -> web.StreamResponse:
-            request["caller"] = self._authenticate(request)
-            retry_after = self.limiter.check(request["caller"].partner_id)
+            caller = self._authenticate(request)
+            retry_after = self.limiter.check(caller.partner_id)
             if retry_after is not None:
                 raise _rate_limited(retry_after)
             fault = await self._apply_fault(request, route)
-            response = await handler(request)
+            response = await handler(request, caller)
             if fault is not None and fault.kind == "reset_after_commit":
                 raise DropConnection
             return response
@@ -232,8 +233,7 @@ class EmulatorApp:
 
     # -- lookups -----------------------------------------------------------------------------
 
-    def _customer(self, request: web.Request) -> Customer:
-        caller: Caller = request["caller"]
+    def _customer(self, request: web.Request, caller: Caller) -> Customer:
         customer = self.state.customers.get(request.match_info["customer_id"])
         if customer is None or customer.partner_id != caller.partner_id:
             raise ApiError(404, "CUSTOMER_NOT_FOUND", "Customer not found")
@@ -253,8 +253,8 @@ class EmulatorApp:
 
     # -- Partner API handlers ----------------------------------------------------------------
 
-    async def list_studies(self, request: web.Request) -> web.StreamResponse:
-        customer = self._customer(request)
+    async def list_studies(self, request: web.Request, caller: Caller) -> web.StreamResponse:
+        customer = self._customer(request, caller)
         query = request.query
         errors: list[tuple[str, str]] = []
         page = _int_param(query.get("page"), "page", 1, errors, "must be >= 1", 1, None)
@@ -305,16 +305,15 @@ class EmulatorApp:
         studies = [self.state.study_json(s) for s in window]
         return success({"studies": studies, "pagination": pagination})
 
-    async def get_study(self, request: web.Request) -> web.StreamResponse:
-        customer = self._customer(request)
+    async def get_study(self, request: web.Request, caller: Caller) -> web.StreamResponse:
+        customer = self._customer(request, caller)
         study = self._indexed_study(request, customer)
         body = self.state.study_json(study)
         entity = {"id": study.entity_id, "type": "patient", "name": study.patient_name}
         return success({"study": body, "entity": entity, "reportCount": body["reportCount"]})
 
-    async def attach_report(self, request: web.Request) -> web.StreamResponse:
-        caller: Caller = request["caller"]
-        customer = self._customer(request)
+    async def attach_report(self, request: web.Request, caller: Caller) -> web.StreamResponse:
+        customer = self._customer(request, caller)
         study = self._indexed_study(request, customer)
         self.stats.attach_count += 1
         record = self.stats.new_upload(request.path, time.monotonic())
@@ -381,8 +380,8 @@ class EmulatorApp:
         )
         return success(body, status=201)
 
-    async def list_reports(self, request: web.Request) -> web.StreamResponse:
-        customer = self._customer(request)
+    async def list_reports(self, request: web.Request, caller: Caller) -> web.StreamResponse:
+        customer = self._customer(request, caller)
         study = self._indexed_study(request, customer)
         reports = [
             self.state.report_json(r, include_sha256=self.config.include_sha256)
@@ -396,8 +395,8 @@ class EmulatorApp:
             raise ApiError(404, "REPORT_NOT_FOUND", "Report not found")
         return report
 
-    async def get_report(self, request: web.Request) -> web.StreamResponse:
-        customer = self._customer(request)
+    async def get_report(self, request: web.Request, caller: Caller) -> web.StreamResponse:
+        customer = self._customer(request, caller)
         report = self._report(request, customer)
         expires, signature = self.signer.sign(report.report_id)
         body = self.state.report_json(report, include_sha256=self.config.include_sha256)
@@ -408,9 +407,8 @@ class EmulatorApp:
         body["downloadUrlExpiresInSeconds"] = self.signer.ttl_seconds
         return success(body)
 
-    async def detach_report(self, request: web.Request) -> web.StreamResponse:
-        caller: Caller = request["caller"]
-        customer = self._customer(request)
+    async def detach_report(self, request: web.Request, caller: Caller) -> web.StreamResponse:
+        customer = self._customer(request, caller)
         report = self._report(request, customer)
         if report.attached_by_key_id is None:
             raise ApiError(
@@ -609,7 +607,7 @@ class EmulatorApp:
 
 async def _ensure_request_id(request: web.BaseRequest, response: web.StreamResponse) -> None:
     if REQUEST_ID_HEADER not in response.headers:
-        response.headers[REQUEST_ID_HEADER] = request.get("request_id") or new_request_id()
+        response.headers[REQUEST_ID_HEADER] = new_request_id()
 
 
 def _route_label(request: web.Request) -> str:

@@ -16,9 +16,9 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
-from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
 
 from bigmind_async.emulator._state import REPORT_TYPES, Storage
 from bigmind_async.emulator._wire import ApiError, validation_error
@@ -192,6 +192,46 @@ async def _read_field(part: BodyPartReader, name: str) -> str:
         raise validation_error([(name, "must be UTF-8 text")]) from None
 
 
+class _Pushback:
+    """The request body stream, with its own push-back buffer.
+
+    aiohttp's multipart reader pushes look-ahead bytes back with ``StreamReader.unread_data``,
+    which warns ``DeprecationWarning`` on one of its paths (a short network read before the
+    boundary check); under ``-W error`` that would crash an upload. This wrapper keeps the
+    pushed-back bytes itself, so the stream's method is never called.
+    """
+
+    def __init__(self, inner: StreamReader) -> None:
+        self._inner = inner
+        self._pending = bytearray()
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._pending:
+            size = len(self._pending) if n < 0 else min(n, len(self._pending))
+            data = bytes(self._pending[:size])
+            del self._pending[:size]
+            return data
+        return await self._inner.read(n)
+
+    async def readline(self, **kwargs: Any) -> bytes:
+        if not self._pending:
+            return await self._inner.readline(**kwargs)
+        end = self._pending.find(b"\n")
+        if end >= 0:
+            line = bytes(self._pending[: end + 1])
+            del self._pending[: end + 1]
+            return line
+        head = bytes(self._pending)
+        self._pending.clear()
+        return head + await self._inner.readline(**kwargs)
+
+    def at_eof(self) -> bool:
+        return not self._pending and self._inner.at_eof()
+
+    def unread_data(self, data: bytes) -> None:
+        self._pending[0:0] = data
+
+
 def _check_content_type(request: web.Request) -> None:
     if request.content_type != "multipart/form-data":
         raise validation_error([("body", "must be multipart/form-data")])
@@ -209,7 +249,7 @@ async def parse_attach(
     """Read the attach form; on any error the temp file is removed and ``ApiError`` raised."""
     _check_content_type(request)
     try:
-        reader = await request.multipart()
+        reader = MultipartReader(request.headers, cast(StreamReader, _Pushback(request.content)))
     except (ValueError, AssertionError, KeyError):
         raise validation_error([("body", "malformed multipart body")]) from None
     return await _parse(reader, storage, record, max_bytes)

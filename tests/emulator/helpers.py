@@ -77,8 +77,8 @@ def form(
     content_type: str = "application/octet-stream",
     **fields: str,
 ) -> aiohttp.FormData:
-    """A multipart form with a ``file`` part and the given text fields."""
-    data = aiohttp.FormData()
+    """A multipart form with a ``file`` part and the given text fields (names sent raw)."""
+    data = aiohttp.FormData(quote_fields=False)
     for name, value in fields.items():
         data.add_field(name, value)
     if file_name is None:

@@ -99,9 +99,7 @@ class TestAuthentication:
         reply.error(401, "INVALID_API_KEY")
         assert wrong.raw == reply.raw
 
-    async def test_revoke_by_key_id(
-        self, emulator: Env, anonymous: aiohttp.ClientSession
-    ) -> None:
+    async def test_revoke_by_key_id(self, emulator: Env, anonymous: aiohttp.ClientSession) -> None:
         """revoke_key also takes the key id (pk_...)."""
         emulator.emu.revoke_key(emulator.emu.partner_key_id)
         reply = await call(anonymous, "GET", studies_url(emulator), headers=auth(emulator.api_key))

@@ -66,9 +66,12 @@ class TestListStudies:
         """Two demo seeds produce the same studies."""
         first, second = Emulator(seed="demo"), Emulator(seed="demo")
         try:
-            a = [s.uid for s in first._state.customers[str(first.demo_customer_id)].studies.values()]
+            a = [
+                s.uid for s in first._state.customers[str(first.demo_customer_id)].studies.values()
+            ]
             b = [
-                s.uid for s in second._state.customers[str(second.demo_customer_id)].studies.values()
+                s.uid
+                for s in second._state.customers[str(second.demo_customer_id)].studies.values()
             ]
             assert a == b
         finally:
