@@ -33,9 +33,9 @@ class TestAttachHappyPath:
             data=form(PDF, "scan.pdf", title="Radiology Report", reportType="radiology",
                       isPrimary="true", silent="false"),
         )  # fmt: skip
-        assert 201 == reply.status
+        assert reply.status == 201
         report = reply.data
-        assert REPORT_KEYS == set(report)
+        assert set(report) == REPORT_KEYS
         assert re.match(r"^alf_[0-9A-HJKMNP-TV-Z]{26}$", report["reportId"])
         study = (await call(client, "GET", study_url(emulator))).data["study"]
         assert {
@@ -59,9 +59,9 @@ class TestAttachHappyPath:
         report = (
             await call(client, "POST", reports_url(emulator), data=form(TXT, "notes.txt"))
         ).data
-        assert ("notes.txt", "other", False, "text/plain") == (
+        assert (
             report["title"], report["reportType"], report["isPrimary"], report["mimeType"]
-        )  # fmt: skip
+        ) == ("notes.txt", "other", False, "text/plain")  # fmt: skip
 
     async def test_fields_may_follow_the_file(
         self, emulator: Env, client: aiohttp.ClientSession
@@ -72,7 +72,7 @@ class TestAttachHappyPath:
         data.add_field("reportType", "lab")
         data.add_field("title", "Late title")
         report = (await call(client, "POST", reports_url(emulator), data=data)).data
-        assert ("lab", "Late title") == (report["reportType"], report["title"])
+        assert (report["reportType"], report["title"]) == ("lab", "Late title")
 
     async def test_report_count_grows_and_list_shows_it(
         self, emulator: Env, client: aiohttp.ClientSession
@@ -81,7 +81,7 @@ class TestAttachHappyPath:
         report = (await call(client, "POST", reports_url(emulator), data=form(PDF))).data
         study = (await call(client, "GET", study_url(emulator))).data
         listed = (await call(client, "GET", reports_url(emulator))).data["reports"]
-        assert 1 == study["reportCount"]
+        assert study["reportCount"] == 1
         assert [report] == listed
 
     async def test_uses_and_counts_quota(
@@ -108,8 +108,8 @@ class TestAttachHappyPath:
         report = (await call(client, "POST", reports_url(emulator), data=form(DOC, "a.doc"))).data
         path = emulator.emu.report_path(report["reportId"])
         assert emulator.emu.storage_dir in path.parents
-        assert DOC == path.read_bytes()
-        assert [] == list((emulator.emu.storage_dir / "tmp").iterdir())
+        assert path.read_bytes() == DOC
+        assert list((emulator.emu.storage_dir / "tmp").iterdir()) == []
 
     async def test_sha256_can_be_left_out(self, anonymous: aiohttp.ClientSession) -> None:
         """include_sha256=False: reports carry no sha256 key."""
@@ -136,7 +136,7 @@ class TestContentTypes:
             (TXT, "r.txt", "text/plain"),
             (PDF, "no-extension", "application/pdf"),
             (TXT, "README", "text/plain"),
-            (docx_bytes(), "report", 
+            (docx_bytes(), "report",
              "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
         ],
     )  # fmt: skip
@@ -150,7 +150,7 @@ class TestContentTypes:
     ) -> None:
         """PDF, DOC, DOCX and TXT are recognised by content; the mimeType follows."""
         reply = await call(client, "POST", reports_url(emulator), data=form(content, file_name))
-        assert 201 == reply.status, reply.json
+        assert reply.status == 201, reply.json
         assert mime == reply.data["mimeType"]
 
     @pytest.mark.parametrize(
@@ -178,7 +178,7 @@ class TestContentTypes:
         """Unknown content, or an extension that disagrees -> 400 INVALID_REPORT_TYPE."""
         reply = await call(client, "POST", reports_url(emulator), data=form(content, file_name))
         reply.error(400, "INVALID_REPORT_TYPE")
-        assert [] == emulator.emu.reports()
+        assert emulator.emu.reports() == []
 
     async def test_utf8_split_across_chunks_is_text(
         self, emulator: Env, client: aiohttp.ClientSession
@@ -186,7 +186,7 @@ class TestContentTypes:
         """A multi-byte character straddling a chunk boundary is still valid UTF-8."""
         content = b"a" * (64 * 1024 - 1) + "é".encode() * 100
         reply = await call(client, "POST", reports_url(emulator), data=form(content, "x.txt"))
-        assert "text/plain" == reply.data["mimeType"]
+        assert reply.data["mimeType"] == "text/plain"
 
     async def test_file_name_is_reduced_to_its_base_name(
         self, emulator: Env, client: aiohttp.ClientSession
@@ -195,7 +195,7 @@ class TestContentTypes:
         reply = await call(
             client, "POST", reports_url(emulator), data=form(PDF, "C:\\scans\\..\\x.pdf")
         )
-        assert "x.pdf" == reply.data["fileName"]
+        assert reply.data["fileName"] == "x.pdf"
 
 
 class TestAttachValidation:
@@ -233,7 +233,7 @@ class TestAttachValidation:
         error = (await call(client, "POST", reports_url(emulator), data=data)).error(
             400, "VALIDATION_FAILED"
         )
-        assert [{"field": "file", "message": "is required"}] == error["details"]
+        assert error["details"] == [{"field": "file", "message": "is required"}]
 
     @pytest.mark.parametrize(
         ("body", "content_type"),
@@ -258,7 +258,7 @@ class TestAttachValidation:
         """Attaching to an unindexed study -> 404 STUDY_NOT_FOUND, nothing stored."""
         url = reports_url(emulator, emulator.unindexed_study_uid)
         (await call(client, "POST", url, data=form(PDF))).error(404, "STUDY_NOT_FOUND")
-        assert [] == emulator.emu.reports()
+        assert emulator.emu.reports() == []
 
     async def test_study_checked_before_body(
         self, emulator: Env, client: aiohttp.ClientSession
@@ -267,7 +267,7 @@ class TestAttachValidation:
         unknown = await call(client, "POST", reports_url(emulator, "9.9"), data=b"junk")
         unknown.error(404, "STUDY_NOT_FOUND")
         bad = await call(client, "POST", reports_url(emulator, "9..9"), data=form(PDF))
-        assert "studyInstanceUid" == bad.error(400, "VALIDATION_FAILED")["details"][0]["field"]
+        assert bad.error(400, "VALIDATION_FAILED")["details"][0]["field"] == "studyInstanceUid"
 
 
 class TestStorageQuota:
@@ -285,8 +285,8 @@ class TestStorageQuota:
             "usedBytes": 500 * gib - len(PDF) + 1,
             "requiredBytes": len(PDF),
         } == error["details"]
-        assert [] == emulator.emu.reports()
-        assert [] == list((emulator.emu.storage_dir / "tmp").iterdir())
+        assert emulator.emu.reports() == []
+        assert list((emulator.emu.storage_dir / "tmp").iterdir()) == []
 
     async def test_exactly_filling_the_quota_is_allowed(
         self, emulator: Env, client: aiohttp.ClientSession
@@ -295,7 +295,7 @@ class TestStorageQuota:
         customer = emulator.emu.add_customer(quota_bytes=1000, used_bytes=1000 - len(PDF))
         study = emulator.emu.add_study(customer)
         reply = await call(client, "POST", reports_url(emulator, study, customer), data=form(PDF))
-        assert 201 == reply.status
+        assert reply.status == 201
         again = await call(client, "POST", reports_url(emulator, study, customer), data=form(PDF))
         again.error(402, "STORAGE_FULL")
 
@@ -311,8 +311,8 @@ class TestUploadLimits:
             handle.truncate(MAX_REPORT_BYTES)
         with path.open("rb") as handle:
             reply = await call(client, "POST", reports_url(emulator), data=form(handle, "big.pdf"))
-        assert MAX_REPORT_BYTES == reply.data["sizeBytes"]
-        assert MAX_REPORT_BYTES == emulator.emu.report_path(reply.data["reportId"]).stat().st_size
+        assert reply.data["sizeBytes"] == MAX_REPORT_BYTES
+        assert emulator.emu.report_path(reply.data["reportId"]).stat().st_size == MAX_REPORT_BYTES
 
     async def test_one_byte_over_is_file_too_large(
         self, emulator: Env, client: aiohttp.ClientSession, tmp_path: Path
@@ -326,10 +326,10 @@ class TestUploadLimits:
             reply = await call(client, "POST", reports_url(emulator), data=form(handle, "big.pdf"))
         reply.error(400, "FILE_TOO_LARGE")
         record = emulator.emu.stats.uploads[-1]
-        assert "FILE_TOO_LARGE" == record.outcome
+        assert record.outcome == "FILE_TOO_LARGE"
         assert MAX_REPORT_BYTES < record.bytes_received <= MAX_REPORT_BYTES + 64 * 1024
-        assert [] == emulator.emu.reports()
-        assert [] == list((emulator.emu.storage_dir / "tmp").iterdir())
+        assert emulator.emu.reports() == []
+        assert list((emulator.emu.storage_dir / "tmp").iterdir()) == []
 
     async def test_far_too_large_upload_gets_an_answer(
         self, emulator: Env, client: aiohttp.ClientSession
@@ -349,7 +349,7 @@ class TestUploadLimits:
             pass
         else:
             reply.error(400, "FILE_TOO_LARGE")
-        assert [] == emulator.emu.reports()
+        assert emulator.emu.reports() == []
 
 
 class TestStreaming:
@@ -377,13 +377,13 @@ class TestStreaming:
                     break
                 await asyncio.sleep(0.01)
             # The multipart reader may hold back a boundary's worth of lookahead.
-            assert 1 == stats.uploads_in_flight
+            assert stats.uploads_in_flight == 1
             assert 128 * 1024 <= stats.upload_bytes_in_flight <= 256 * 1024 + 5
         finally:
             resume.set()
             reply = await task
-        assert 201 == reply.status
-        assert 0 == stats.uploads_in_flight
+        assert reply.status == 201
+        assert stats.uploads_in_flight == 0
         record = stats.uploads[-1]
         assert ("stored", reply.data["reportId"]) == (record.outcome, record.report_id)
         assert sum(size for _, size in record.chunks) == record.bytes_received == 512 * 1024 + 5

@@ -14,7 +14,7 @@ class TestEnvelope:
     ) -> None:
         """A success is {"success": true, "data": ...} with a req_ request id header."""
         reply = await call(client, "GET", studies_url(emulator))
-        assert 200 == reply.status
+        assert reply.status == 200
         assert reply.headers["Content-Type"].startswith("application/json")
         assert reply.headers["X-Request-Id"].startswith("req_")
         assert {"studies", "pagination"} == set(reply.data)
@@ -25,7 +25,7 @@ class TestEnvelope:
         """Each response gets its own request id."""
         ids = {(await call(client, "GET", studies_url(emulator))).headers["X-Request-Id"]}
         ids.add((await call(client, "GET", studies_url(emulator))).headers["X-Request-Id"])
-        assert 2 == len(ids)
+        assert len(ids) == 2
 
     async def test_unknown_route_is_not_found(
         self, emulator: Env, client: aiohttp.ClientSession
@@ -66,7 +66,7 @@ class TestAuthentication:
         url = studies_url(emulator)
         bearer = await call(anonymous, "GET", url, headers=auth(emulator.api_key))
         header = await call(anonymous, "GET", url, headers={"X-API-Key": emulator.api_key})
-        assert (200, 200) == (bearer.status, header.status)
+        assert (bearer.status, header.status) == (200, 200)
 
     @pytest.mark.parametrize(
         "headers",
@@ -141,7 +141,7 @@ class TestAuthentication:
         assert other.api_key.startswith("sk_live_")
         assert other.api_key != emulator.api_key
         assert f"pk_{other.partner_id}_1" == other.key_id
-        assert "pk_1_1" == emulator.emu.partner_key_id
+        assert emulator.emu.partner_key_id == "pk_1_1"
 
     async def test_given_api_key_is_used(self) -> None:
         """Emulator(api_key=...) accepts exactly that key."""
@@ -150,4 +150,4 @@ class TestAuthentication:
         async with Emulator(api_key="sk_live_fixed") as emu, aiohttp.ClientSession() as s:
             customer = emu.add_customer()
             url = f"{emu.base_url}/customers/{customer}/dicom-studies"
-            assert 200 == (await call(s, "GET", url, headers=auth("sk_live_fixed"))).status
+            assert (await call(s, "GET", url, headers=auth("sk_live_fixed"))).status == 200

@@ -31,14 +31,14 @@ class TestListStudies:
     ) -> None:
         """Every study has exactly the assumed camelCase keys; timestamps are ISO with ms + Z."""
         data = (await call(client, "GET", studies_url(emulator))).data
-        assert 4 == len(data["studies"])
+        assert len(data["studies"]) == 4
         for study in data["studies"]:
-            assert STUDY_KEYS == set(study)
+            assert set(study) == STUDY_KEYS
             if study["indexedAt"] is not None:
                 assert ISO_MS.match(study["indexedAt"])
                 assert study["entityId"].startswith("ent_")
             assert re.match(r"^\d{4}-\d{2}-\d{2}$", study["studyDate"])
-        assert {"page": 1, "limit": 20, "total": 4, "totalPages": 1} == data["pagination"]
+        assert data["pagination"] == {"page": 1, "limit": 20, "total": 4, "totalPages": 1}
 
     async def test_unindexed_studies_are_listed_last_with_null_entity(
         self, emulator: Env, client: aiohttp.ClientSession
@@ -47,7 +47,7 @@ class TestListStudies:
         studies = (await call(client, "GET", studies_url(emulator))).data["studies"]
         last = studies[-1]
         assert emulator.unindexed_study_uid == last["studyInstanceUid"]
-        assert (None, None) == (last["entityId"], last["indexedAt"])
+        assert (last["entityId"], last["indexedAt"]) == (None, None)
         assert all(s["entityId"] for s in studies[:-1])
 
     async def test_demo_seed_is_rich(self) -> None:
@@ -115,7 +115,7 @@ class TestPagination:
         for page in (1, 2, 3):
             url = f"{studies_url(emulator, customer)}?page={page}&limit=20"
             seen += [s["indexedAt"] for s in (await call(client, "GET", url)).data["studies"]]
-        assert 45 == len(set(seen))
+        assert len(set(seen)) == 45
         assert sorted(seen, reverse=True) == seen
 
     async def test_totals_can_be_omitted(self, anonymous: aiohttp.ClientSession) -> None:
@@ -124,7 +124,7 @@ class TestPagination:
             customer = await _many(emu, 3)
             url = f"{emu.base_url}/customers/{customer}/dicom-studies?limit=2"
             data = (await call(anonymous, "GET", url, headers=auth(emu.api_key))).data
-        assert {"page": 1, "limit": 2} == data["pagination"]
+        assert data["pagination"] == {"page": 1, "limit": 2}
 
     @pytest.mark.parametrize(
         ("query", "field", "message"),
@@ -155,7 +155,7 @@ class TestPagination:
         """Several bad parameters give one detail each."""
         reply = await call(client, "GET", f"{studies_url(emulator)}?page=0&limit=0&from=x")
         error = reply.error(400, "VALIDATION_FAILED")
-        assert ["page", "limit", "from"] == [d["field"] for d in error["details"]]
+        assert [d["field"] for d in error["details"]] == ["page", "limit", "from"]
 
 
 class TestFilters:
@@ -223,12 +223,12 @@ class TestGetStudy:
         emulator.emu.add_user_report(emulator.customer_id, emulator.study_uid, b"note", "n.txt")
         data = (await call(client, "GET", study_url(emulator))).data
         assert {"study", "entity", "reportCount"} == set(data)
-        assert STUDY_KEYS == set(data["study"])
+        assert set(data["study"]) == STUDY_KEYS
         assert emulator.study_uid == data["study"]["studyInstanceUid"]
         assert {"id": data["study"]["entityId"], "type": "patient", "name": "DOE^JANE"} == data[
             "entity"
         ]
-        assert (1, 1) == (data["reportCount"], data["study"]["reportCount"])
+        assert (data["reportCount"], data["study"]["reportCount"]) == (1, 1)
 
     async def test_unknown_and_unindexed_give_byte_identical_not_found(
         self, emulator: Env, client: aiohttp.ClientSession
@@ -258,7 +258,7 @@ class TestGetStudy:
         """A malformed study UID -> 400 VALIDATION_FAILED on field studyInstanceUid."""
         reply = await call(client, "GET", study_url(emulator, uid))
         error = reply.error(400, "VALIDATION_FAILED")
-        assert ["studyInstanceUid"] == [d["field"] for d in error["details"]]
+        assert [d["field"] for d in error["details"]] == ["studyInstanceUid"]
 
     async def test_sixty_four_character_uid_is_well_formed(
         self, emulator: Env, client: aiohttp.ClientSession
