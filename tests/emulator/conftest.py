@@ -22,3 +22,18 @@ async def anonymous() -> AsyncIterator[aiohttp.ClientSession]:
     """A plain aiohttp session with no credentials."""
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+async def fresh(emulator: Env) -> AsyncIterator[aiohttp.ClientSession]:
+    """Like ``client``, but every dropped connection reaches the test.
+
+    aiohttp silently re-sends an idempotent request (GET, DELETE...) once when the connection
+    drops; this session turns that off (a private switch, fine for a test) and never reuses
+    connections, so a test sees every reset.
+    """
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(headers=auth(emulator.api_key), connector=connector) as s:
+        if hasattr(s, "_retry_connection"):
+            s._retry_connection = False
+        yield s
