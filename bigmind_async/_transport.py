@@ -195,7 +195,11 @@ def translate_exception(exc: BaseException, *, secret: str = "") -> TransportFai
     rule = _rule_for(type(exc))
     if rule is None:
         return None
-    detail = scrub(str(exc), secret) if secret else str(exc)
+    try:
+        detail = str(exc)
+    except Exception:  # some aiohttp exceptions format attributes that may be missing
+        detail = ", ".join(str(arg) for arg in exc.args)
+    detail = scrub(detail, secret) if secret else detail
     text = f"{rule.what} ({type(exc).__name__}{': ' + detail if detail else ''})"
     error_cls = APITimeoutError if rule.timeout else APIConnectionError
     return TransportFailure(error_cls(text, status=None), rule.retryable, rule.before_send)
