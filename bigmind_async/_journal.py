@@ -46,7 +46,9 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 
-__all__ = ["JobKey", "Journal", "JournalEntry", "JournalError"]
+from bigmind_async.errors import BigMindError
+
+__all__ = ["JobKey", "Journal", "JournalConflictError", "JournalEntry", "JournalError"]
 
 T = TypeVar("T")
 
@@ -78,8 +80,19 @@ CREATE INDEX IF NOT EXISTS jobs_by_study ON jobs (customer_id, study_uid, state)
 """
 
 
-class JournalError(Exception):
-    """The journal file cannot be used (not a journal, a newer schema, unreadable)."""
+class JournalError(BigMindError):
+    """The journal file cannot be used (not a journal, a newer schema, unreadable, closed).
+
+    A batch stops at this error: without its journal it cannot promise exactly-once.
+    """
+
+    default_code = "JOURNAL_ERROR"
+
+
+class JournalConflictError(JournalError):
+    """A report id is already recorded for another job (it is never matched to two jobs)."""
+
+    default_code = "JOURNAL_CONFLICT"
 
 
 @attrs.frozen(kw_only=True)
@@ -208,7 +221,7 @@ class Journal:
         self, key: JobKey, *, file_name: str | None, size_bytes: int | None
     ) -> None:
         """Record (and commit) that an upload of this job is about to start."""
-        await self._call(self._mark_in_flight_sync, key, file_name, size_bytes)
+        await self._write(self._mark_in_flight_sync, key, file_name, size_bytes)
 
     async def mark_done(self, key: JobKey, report_id: str, report: Mapping[str, Any]) -> None:
         """Record (and commit) the report the job ended with.
@@ -216,11 +229,11 @@ class Journal:
         Raises:
             JournalError: the report id is already recorded for another job.
         """
-        await self._call(self._mark_done_sync, key, report_id, dict(report))
+        await self._write(self._mark_done_sync, key, report_id, dict(report))
 
     async def forget(self, key: JobKey) -> None:
         """Remove a job that failed in a way that proves no report was created."""
-        await self._call(self._forget_sync, key)
+        await self._write(self._forget_sync, key)
 
     async def done_report_ids(self, customer_id: str, study_uid: str) -> set[str]:
         """Report ids recorded as done for jobs of this study (never to be matched again)."""
@@ -239,7 +252,20 @@ class Journal:
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
             raise JournalError(f"the journal {str(self.path)!r} is not open")
-        return await asyncio.wrap_future(self._executor.submit(fn, *args))
+        try:
+            return await asyncio.wrap_future(self._executor.submit(fn, *args))
+        except sqlite3.Error as exc:
+            raise JournalError(f"the journal {str(self.path)!r} failed: {exc}") from exc
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        # A write, once asked for, happens even if the caller is cancelled meanwhile (the worker
+        # runs it before the close that follows it in its queue).
+        if self._executor is None:
+            raise JournalError(f"the journal {str(self.path)!r} is not open")
+        try:
+            return await asyncio.shield(asyncio.wrap_future(self._executor.submit(fn, *args)))
+        except sqlite3.Error as exc:
+            raise JournalError(f"the journal {str(self.path)!r} failed: {exc}") from exc
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -362,7 +388,7 @@ class Journal:
                 ),
             )
         except sqlite3.IntegrityError as exc:
-            raise JournalError(
+            raise JournalConflictError(
                 f"report {report_id} is already recorded for another job in {str(self.path)!r}"
             ) from exc
 

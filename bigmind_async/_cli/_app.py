@@ -63,8 +63,8 @@ class CliState:
     json: bool = False
     rate_limit: float | None = 120
     timeout: float | None = None
-    out: Console = attrs.field(factory=lambda: Console(soft_wrap=True))
-    err: Console = attrs.field(factory=lambda: Console(stderr=True, soft_wrap=True))
+    out: Console = attrs.field(factory=lambda: _console(stderr=False))
+    err: Console = attrs.field(factory=lambda: _console(stderr=True))
 
     def client(self, **overrides: Any) -> AsyncBigMind:
         """A client built from the global options (raises ConfigurationError on a bad one)."""
@@ -79,6 +79,17 @@ class CliState:
     def print_json(self, value: Any) -> None:
         """One JSON document on stdout."""
         self.out.out(json.dumps(value, ensure_ascii=False, default=str), highlight=False)
+
+
+#: Width of tables written to a file or a pipe (a terminal's own width is used otherwise).
+PIPE_WIDTH = 160
+
+
+def _console(*, stderr: bool) -> Console:
+    console = Console(stderr=stderr, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, soft_wrap=True, width=PIPE_WIDTH)
+    return console
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -147,10 +158,12 @@ def cli(
 
 
 def _register() -> None:
+    from bigmind_async._cli._batch import batch
+    from bigmind_async._cli._demo import demo
     from bigmind_async._cli._emulator import emulator
     from bigmind_async._cli._resources import reports, studies
 
-    for command in (studies, reports, emulator):
+    for command in (studies, reports, batch, emulator, demo):
         cli.add_command(command)
 
 

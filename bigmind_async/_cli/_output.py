@@ -55,19 +55,24 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def study_table(studies: Iterable[Study], *, title: str | None = None) -> Table:
-    """Studies as a table: UID, patient, description, date, modality, body part, indexed."""
+def study_table(
+    studies: Iterable[Study], *, title: str | None = None, compact: bool = False
+) -> Table:
+    """Studies as a table: UID, patient, description, date, modality, body part, indexed,
+    reports (``compact`` leaves out the date and the report count)."""
     table = Table(title=title, title_justify="left")
-    table.add_column("Study UID", overflow="fold", style="cyan")
+    table.add_column("Study UID", overflow="fold", style="cyan", no_wrap=True)
     table.add_column("Patient")
     table.add_column("Description")
-    table.add_column("Date")
+    if not compact:
+        table.add_column("Date")
     table.add_column("Mod.")
     table.add_column("Body part")
     table.add_column("Indexed")
-    table.add_column("Reports", justify="right")
+    if not compact:
+        table.add_column("Reports", justify="right")
     for study in studies:
-        table.add_row(
+        cells = [
             study.study_instance_uid,
             _text(study.patient_name),
             _text(study.study_description),
@@ -76,7 +81,10 @@ def study_table(studies: Iterable[Study], *, title: str | None = None) -> Table:
             _text(study.body_part),
             "yes" if study.is_indexed else "[yellow]not yet[/]",
             _text(study.report_count),
-        )
+        ]
+        if compact:
+            del cells[7], cells[3]
+        table.add_row(*cells)
     return table
 
 
@@ -104,7 +112,7 @@ def study_detail_table(detail: StudyDetail) -> Table:
 def report_table(reports: Iterable[Report], *, title: str | None = None) -> Table:
     """Reports as a table: id, title, type, file, size, attached by, created."""
     table = Table(title=title, title_justify="left")
-    table.add_column("Report id", overflow="fold", style="cyan")
+    table.add_column("Report id", overflow="fold", style="cyan", no_wrap=True)
     table.add_column("Title", overflow="fold")
     table.add_column("Type")
     table.add_column("File", overflow="fold")
