@@ -9,6 +9,11 @@ Waiters are served first come, first served: a caller reserves its slot at once 
 may go negative) and then sleeps until that slot, so no lock is held while sleeping and the
 wait is known up front (a call whose deadline cannot cover it fails at once).
 
+The server's own bucket starts counting when our first request ARRIVES, which is later than
+when we sent it; so the client's bucket does not refill until the first answer is back
+(:meth:`RateLimiter.note_answer`), and refills 1% slower than the nominal rate. Its timeline then
+always trails the server's, whatever the network latency.
+
 When the server still answers 429, :meth:`RateLimiter.pause` stops everyone until its
 ``Retry-After`` has passed and halves the burst (never below 1): the server's count evidently
 includes traffic this client cannot see (another process of the same partner).
@@ -23,6 +28,8 @@ from collections.abc import Awaitable, Callable
 
 __all__ = ["DeadlineTooShort", "RateLimiter"]
 
+_SAFETY = 0.99  # refill 1% slower than the server, so network jitter never puts us ahead
+
 
 class DeadlineTooShort(Exception):
     """The wait for a token would outlast the caller's deadline."""
@@ -34,6 +41,9 @@ class DeadlineTooShort(Exception):
 
 class RateLimiter:
     """A first-come-first-served token bucket with server-driven pauses.
+
+    Kept as two counters: ``credit`` (tokens granted so far: the initial burst plus the
+    refill) and ``taken`` (tokens handed out). Ticket ``n`` may go once ``credit >= n``.
 
     Attributes:
         rate: Requests per minute, or ``None`` when the bucket is off.
@@ -56,11 +66,15 @@ class RateLimiter:
             raise ValueError("rate_limit_burst must be at least 1")
         self.rate = rate
         self.burst = float(burst if burst is not None else (rate if rate is not None else 1))
+        self._per_second = rate / 60.0 * _SAFETY if rate is not None else 0.0
         self._clock = clock
         self._sleep = sleep
-        self._tokens = self.burst
+        self._credit = self.burst
+        self._taken = 0.0
         self._updated = clock()
         self._paused_until = float("-inf")
+        self._answered = False
+        self._answered_event: asyncio.Event | None = None
         self.acquired = 0
         self.pauses = 0
 
@@ -70,56 +84,93 @@ class RateLimiter:
         return self._paused_until
 
     def _refill(self, now: float) -> None:
-        assert self.rate is not None
-        start = max(self._updated, self._paused_until)
-        if now > start:
-            self._tokens = min(self.burst, self._tokens + (now - start) * self.rate / 60.0)
+        if self.rate is None:
+            return
+        if self._answered:  # see the module docs: no refill before the first answer
+            start = max(self._updated, self._paused_until)
+            if now > start:
+                self._credit += (now - start) * self._per_second
         self._updated = max(self._updated, now)
+        self._credit = min(self._credit, self._taken + self.burst)
+
+    def _wait(self, ticket: float, now: float) -> float | None:
+        """Seconds until ``ticket`` may go; ``None`` while that waits on the first answer."""
+        pause = self._paused_until - now
+        if self.rate is None:
+            return max(0.0, pause)
+        self._refill(now)
+        deficit = ticket - self._credit
+        if deficit <= 0:
+            return max(0.0, pause)
+        if not self._answered:
+            return None
+        return max(deficit / self._per_second, pause)
 
     def reserve(self, *, max_wait: float | None = None) -> float:
-        """Take a token now and return the clock time the caller may send at.
+        """Take the next ticket now; return the seconds until it may go (an estimate while
+        the client waits for its first answer).
 
-        Raises :class:`DeadlineTooShort` (taking nothing) when that is more than ``max_wait``
-        seconds away.
+        Raises :class:`DeadlineTooShort` (taking nothing) when that is more than ``max_wait``.
         """
         now = self._clock()
-        slot = max(now, self._paused_until)
-        if self.rate is not None:
-            self._refill(now)
-            self._tokens -= 1.0
-            if self._tokens < 0:
-                slot = max(slot, now + (-self._tokens) * 60.0 / self.rate)
-        wait = slot - now
-        if max_wait is not None and wait > max_wait:
-            if self.rate is not None:
-                self._tokens += 1.0
+        ticket = self._taken + 1
+        wait = self._wait(ticket, now)
+        if max_wait is not None and wait is not None and wait > max_wait:
             raise DeadlineTooShort(wait)
+        self._taken = ticket
         self.acquired += 1
-        return slot
+        return ticket
 
     async def acquire(self, *, max_wait: float | None = None) -> float:
         """Wait for a token; return the seconds waited. See :meth:`reserve` for ``max_wait``."""
         start = self._clock()
-        slot = self.reserve(max_wait=max_wait)
-        while True:
-            # A pause that arrives while we sleep pushes our slot back.
-            target = max(slot, self._paused_until)
-            wait = target - self._clock()
-            if wait <= 0:
-                break
-            if max_wait is not None and target - start > max_wait:
-                raise DeadlineTooShort(target - start)
-            await self._sleep(wait)
-        return self._clock() - start
+        ticket = self.reserve(max_wait=max_wait)
+        try:
+            while True:
+                now = self._clock()
+                wait = self._wait(ticket, now)
+                if wait is not None and wait <= 0:
+                    return now - start
+                left = None if max_wait is None else max_wait - (now - start)
+                if wait is None:
+                    event = self._event()
+                    if left is not None and left <= 0:
+                        raise DeadlineTooShort(now - start)
+                    try:
+                        await asyncio.wait_for(event.wait(), left)
+                    except asyncio.TimeoutError:
+                        raise DeadlineTooShort(self._clock() - start) from None
+                    continue
+                if left is not None and wait > left:
+                    raise DeadlineTooShort(now - start + wait)
+                await self._sleep(wait)
+        except BaseException:
+            if self.rate is not None:
+                self._credit += 1  # give the unused ticket back: later tickets move up
+            self.acquired -= 1
+            raise
+
+    def _event(self) -> asyncio.Event:
+        if self._answered_event is None:
+            self._answered_event = asyncio.Event()
+            if self._answered:
+                self._answered_event.set()
+        return self._answered_event
+
+    def note_answer(self) -> None:
+        """An attempt ended (answered, or failed): the refill may start."""
+        if not self._answered:
+            self._answered = True
+            self._updated = max(self._updated, self._clock())
+            if self._answered_event is not None:
+                self._answered_event.set()
 
     def charge(self, count: int = 1) -> None:
         """Count ``count`` requests that already went out without asking (hidden re-sends)."""
         if count <= 0:
             return
-        now = self._clock()
-        if self.rate is not None:
-            self._refill(now)
-            self._tokens -= count
+        self._refill(self._clock())
+        self._taken += count
         self.acquired += count
 
     def pause(self, retry_after: float) -> None:
@@ -130,7 +181,7 @@ class RateLimiter:
         if self.rate is not None:
             self._refill(now)
             self.burst = max(1.0, self.burst / 2)
-            self._tokens = min(self._tokens, 0.0)
+            self._credit = min(self._credit, self._taken)
 
     def __repr__(self) -> str:
         return f"RateLimiter(rate={self.rate!r}, burst={self.burst!r})"

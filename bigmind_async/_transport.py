@@ -420,6 +420,7 @@ class Transport:
                     status = resp.status
                     resp_headers = resp.headers
             except Exception as exc:
+                self.limiter.note_answer()
                 attempts += self._count_hidden(ctx, method, path)
                 failure = translate_exception(exc, secret=self._secret)
                 if failure is None:
@@ -445,6 +446,7 @@ class Transport:
                 )
                 error.__cause__ = exc
             else:
+                self.limiter.note_answer()
                 attempts += self._count_hidden(ctx, method, path)
                 request_id = resp_headers.get(REQUEST_ID_HEADER)
                 if debug:
