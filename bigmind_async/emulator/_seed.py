@@ -120,6 +120,7 @@ class Seeder:
         is_primary: bool = False,
         attached_by_key_id: str | None = None,
         created_at: float | None = None,
+        rng: random.Random | None = None,
     ) -> str:
         """Store a report directly (no HTTP, no quota check, no webhook); returns its id."""
         customer = self.state.customer(customer_id)
@@ -130,7 +131,8 @@ class Seeder:
             raise ValueError(f"report_type must be one of {REPORT_TYPES}")
         if attached_by_key_id is not None and attached_by_key_id not in self.state.keys_by_id:
             raise KeyError(f"unknown partner key id {attached_by_key_id}")
-        report_id = new_report_id(self.state.clock())
+        when = self.state.clock() if created_at is None else created_at
+        report_id = new_report_id(when, rng)
         path = self.state.storage.write(report_id, content)
         sniffer = Sniffer()
         sniffer.feed(content)
@@ -209,5 +211,6 @@ class Seeder:
                 report_type=report_type,
                 title=file_name.rsplit(".", 1)[0].replace("-", " ").title(),
                 created_at=created,
+                rng=rng,
             )
         return customer_id

@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import itertools
+import random
 import re
 import secrets
 import uuid
@@ -45,9 +46,10 @@ def new_api_key() -> str:
     return "sk_live_" + secrets.token_hex(16)
 
 
-def new_report_id(now: float) -> str:
+def new_report_id(now: float, rng: random.Random | None = None) -> str:
     """``alf_`` + 26 Crockford base32 characters: 48 bits of milliseconds, 80 random bits."""
-    value = (int(now * 1000) & ((1 << 48) - 1)) << 80 | secrets.randbits(80)
+    bits = secrets.randbits(80) if rng is None else rng.getrandbits(80)
+    value = (int(now * 1000) & ((1 << 48) - 1)) << 80 | bits
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])

@@ -313,7 +313,7 @@ async def _parse(
         kind=kind,
         mime_type=MIME_TYPES[kind],
         title=title,
-        report_type=fields.get("reportType", "other").strip() or "other",
+        report_type=fields.get("reportType", "other"),
         is_primary=parse_bool(fields.get("isPrimary", "false")) or False,
         silent=parse_bool(fields.get("silent", "false")) or False,
     )
@@ -321,7 +321,7 @@ async def _parse(
 
 def _check_field(name: str, value: str, errors: list[tuple[str, str]]) -> None:
     if name == "reportType":
-        if value.strip() and value.strip() not in REPORT_TYPES:
+        if value not in REPORT_TYPES:
             raise ApiError(
                 400,
                 "INVALID_REPORT_TYPE",

@@ -199,7 +199,7 @@ class TestContentTypes:
 
 
 class TestAttachValidation:
-    @pytest.mark.parametrize("value", ["RADIOLOGY ", "xray", "Other"])
+    @pytest.mark.parametrize("value", ["RADIOLOGY", "radiology ", "xray", "Other", ""])
     async def test_bad_report_type(
         self, emulator: Env, client: aiohttp.ClientSession, value: str
     ) -> None:

@@ -63,17 +63,18 @@ class TestListStudies:
         assert all(re.match(r"^[A-Z]+\^[A-Z]+$", st["patientName"]) for st in studies)
 
     async def test_demo_seed_is_deterministic(self) -> None:
-        """Two demo seeds produce the same studies."""
+        """Two demo seeds produce the same studies and the same user reports."""
         first, second = Emulator(seed="demo"), Emulator(seed="demo")
         try:
-            a = [
-                s.uid for s in first._state.customers[str(first.demo_customer_id)].studies.values()
+            assert first.demo_customer_id == second.demo_customer_id == "pc_1_1715600000000"
+            studies = [
+                [s.uid for s in emu._state.customers["pc_1_1715600000000"].studies.values()]
+                for emu in (first, second)
             ]
-            b = [
-                s.uid
-                for s in second._state.customers[str(second.demo_customer_id)].studies.values()
-            ]
-            assert a == b
+            assert studies[0] == studies[1]
+            assert len(studies[0]) == 60
+            assert first.reports() == second.reports()
+            assert len(first.reports()) == 3
         finally:
             await first.aclose()
             await second.aclose()
