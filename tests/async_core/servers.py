@@ -28,9 +28,12 @@ class TinyServer:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         await request.read()
         self.requests.append(
-            {"method": request.method, "raw_path": request.raw_path,
-             "headers": dict(request.headers)}
-        )  # fmt: skip
+            {
+                "method": request.method,
+                "raw_path": request.raw_path,
+                "headers": dict(request.headers),
+            }
+        )
         return await self.handler(request)
 
     async def __aenter__(self) -> TinyServer:

@@ -41,8 +41,14 @@ class TestApiKey:
 class TestBaseUrl:
     @pytest.mark.parametrize(
         "url",
-        ["http://example.com/api", "http://10.0.0.1/api", "ftp://127.0.0.1/x", "nonsense",
-         "https://user:pw@example.com/api", "https://example.com/api?x=1"],  # fmt: skip
+        [
+            "http://example.com/api",
+            "http://10.0.0.1/api",
+            "ftp://127.0.0.1/x",
+            "nonsense",
+            "https://user:pw@example.com/api",
+            "https://example.com/api?x=1",
+        ],
     )
     def test_refused(self, url: str) -> None:
         """Plain http off loopback, other schemes, credentials or queries: refused."""
@@ -51,8 +57,13 @@ class TestBaseUrl:
 
     @pytest.mark.parametrize(
         "url",
-        ["http://127.0.0.1:1/a", "http://localhost:1/a", "http://[::1]:1/a",
-         "http://127.8.9.10/a", "https://example.com/api/partner/v1"],  # fmt: skip
+        [
+            "http://127.0.0.1:1/a",
+            "http://localhost:1/a",
+            "http://[::1]:1/a",
+            "http://127.8.9.10/a",
+            "https://example.com/api/partner/v1",
+        ],
     )
     def test_accepted(self, url: str) -> None:
         """https anywhere, http on loopback."""
@@ -68,9 +79,9 @@ class TestBaseUrl:
 class TestTimeoutAndOptions:
     def test_number_is_the_call_deadline(self) -> None:
         """timeout=5 bounds the whole call (and each attempt)."""
-        assert Timeout(connect=10, read=60, attempt=5, total=5) == AsyncBigMind(
-            KEY, timeout=5
-        ).timeout
+        assert (
+            Timeout(connect=10, read=60, attempt=5, total=5) == AsyncBigMind(KEY, timeout=5).timeout
+        )
 
     def test_bad_timeout(self) -> None:
         """Negative or non-numeric timeouts are configuration errors."""
@@ -80,8 +91,13 @@ class TestTimeoutAndOptions:
 
     def test_bad_settings(self) -> None:
         """Nonsense numbers are refused at construction."""
-        for kwargs in ({"max_retries": -1}, {"rate_limit": 0}, {"connection_limit": 0},
-                       {"ssl": "yes"}, {"default_headers": {"Authorization": "x"}}):  # fmt: skip
+        for kwargs in (
+            {"max_retries": -1},
+            {"rate_limit": 0},
+            {"connection_limit": 0},
+            {"ssl": "yes"},
+            {"default_headers": {"Authorization": "x"}},
+        ):
             with pytest.raises(ConfigurationError):
                 AsyncBigMind(KEY, **kwargs)  # type: ignore[arg-type]
 
@@ -98,7 +114,9 @@ class TestTimeoutAndOptions:
         context = ssl.create_default_context()
         client = AsyncBigMind(KEY, ssl=context, connection_limit=4, trust_env=True)
         assert (context, 4, True) == (
-            client._settings.ssl, client._settings.connection_limit, client._settings.trust_env
+            client._settings.ssl,
+            client._settings.connection_limit,
+            client._settings.trust_env,
         )
         parts = user_agent().split()
         assert ["bigmind-python", "aiohttp", "python"] == [p.split("/")[0] for p in parts]
@@ -123,8 +141,8 @@ class TestLifecycle:
         await client.reports.list(emulator.customer_id, emulator.study_uid)
         session = client._core.transport._session
         assert session is not None
-        with pytest.warns(ResourceWarning, match="unclosed AsyncBigMind"):
-            del client
+        with pytest.warns(ResourceWarning, match="unclosed AsyncBigMind"):  # noqa: PT031
+            del client  # refcounting runs __del__ here, inside the block
             gc.collect()
         await session.close()
 

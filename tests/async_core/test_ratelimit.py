@@ -106,8 +106,11 @@ class TestClientBudget:
                 emulator.customer_id, emulator.study_uid
             )
             assert loop.time() - started >= 0.99
-            assert (2, 1, 1) == (raw.attempts, client.rate_limiter.pauses,
-                                 emulator.emu.stats.rate_limited)  # fmt: skip
+            assert (2, 1, 1) == (
+                raw.attempts,
+                client.rate_limiter.pauses,
+                emulator.emu.stats.rate_limited,
+            )
 
     async def test_every_attempt_and_view_shares_one_budget(self, emulator) -> None:  # type: ignore[no-untyped-def]
         """Retries and with_options views spend the same limiter."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,23 @@ PDF = b"%PDF-1.7\n" + b"x" * 2000
 MiB = 1024 * 1024
 
 
+def _sparse_file(path: Path, size: int, head: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(head)
+        handle.truncate(size)
+
+
+def _text_file(path: Path, size: int) -> None:
+    line = b"0123456789abcdef" * 4 + b"\n"
+    with open(path, "wb") as handle:
+        handle.write(line * (size // len(line)))
+        handle.write(b"x" * (size - handle.tell()))
+
+
+def _part_files(directory: Path) -> list[str]:
+    return [p.name for p in directory.iterdir() if p.name.endswith(".part")]
+
+
 def _api_requests(emulator) -> int:  # type: ignore[no-untyped-def]
     routes = emulator.emu.stats.requests_by_route
     return sum(n for route, n in routes.items() if route not in ("side_channel", "download"))
@@ -39,13 +55,22 @@ class TestAttach:
     async def test_attach_bytes(self, client, emulator) -> None:  # type: ignore[no-untyped-def]
         """Bytes with a file name become a report with every field set."""
         report = await client.reports.attach(
-            emulator.customer_id, emulator.study_uid, PDF, filename="ct.pdf",
-            title="CT read", report_type="radiology", is_primary=True, silent=True,
-        )  # fmt: skip
+            emulator.customer_id,
+            emulator.study_uid,
+            PDF,
+            filename="ct.pdf",
+            title="CT read",
+            report_type="radiology",
+            is_primary=True,
+            silent=True,
+        )
         assert ("ct.pdf", "CT read", ReportType.RADIOLOGY, True, len(PDF)) == (
-            report.file_name, report.title, report.report_type, report.is_primary,
+            report.file_name,
+            report.title,
+            report.report_type,
+            report.is_primary,
             report.size_bytes,
-        )  # fmt: skip
+        )
         assert hashlib.sha256(PDF).hexdigest() == report.sha256
         assert emulator.emu.partner_key_id == report.attached_by_partner_key_id
 
@@ -55,8 +80,10 @@ class TestAttach:
         path.write_text("Findings: normal. Ünïcode ok.\n", encoding="utf-8")
         report = await client.reports.attach(emulator.customer_id, emulator.study_uid, path)
         assert ("note.txt", "note.txt", "text/plain") == (
-            report.file_name, report.title, report.mime_type,
-        )  # fmt: skip
+            report.file_name,
+            report.title,
+            report.mime_type,
+        )
 
     async def test_attach_file_object_from_its_position(self, client, emulator) -> None:  # type: ignore[no-untyped-def]
         """A file object is sent from where it stood."""
@@ -85,9 +112,12 @@ class TestAttach:
         """on_progress ends at (total, total)."""
         calls: list[tuple[int, int]] = []
         await client.reports.attach(
-            emulator.customer_id, emulator.study_uid, PDF, filename="p.pdf",
+            emulator.customer_id,
+            emulator.study_uid,
+            PDF,
+            filename="p.pdf",
             on_progress=lambda sent, total: calls.append((sent, total)),
-        )  # fmt: skip
+        )
         assert (len(PDF), len(PDF)) == calls[-1]
 
 
@@ -110,8 +140,13 @@ class TestAttachRejectedBeforeSending:
     )
     async def test_bad_input_sends_nothing(self, client, emulator, kwargs, error, argument) -> None:  # type: ignore[no-untyped-def]
         """Each bad argument is a typed error naming it, status None, and no request."""
-        args = {"customer_id": emulator.customer_id, "study_uid": emulator.study_uid,
-                "file": PDF, "filename": "r.pdf", **kwargs}  # fmt: skip
+        args = {
+            "customer_id": emulator.customer_id,
+            "study_uid": emulator.study_uid,
+            "file": PDF,
+            "filename": "r.pdf",
+            **kwargs,
+        }
         before = _api_requests(emulator)
         with pytest.raises(error) as info:
             await client.reports.attach(
@@ -124,9 +159,7 @@ class TestAttachRejectedBeforeSending:
     async def test_file_over_25_mib_is_refused(self, client, emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
         """26,214,401 bytes -> FileTooLargeError, nothing sent (a sparse file: no disk used)."""
         path = tmp_path / "big.pdf"
-        with open(path, "wb") as handle:
-            handle.write(b"%PDF-")
-            handle.truncate(26_214_401)
+        _sparse_file(path, 26_214_401, b"%PDF-")
         with pytest.raises(FileTooLargeError) as info:
             await client.reports.attach(emulator.customer_id, emulator.study_uid, path)
         assert info.value.status is None
@@ -140,7 +173,8 @@ class TestAttachServerErrors:
             await client.reports.attach(emulator.customer_id, "1.2.3.999", PDF, filename="a.pdf")
         error = info.value
         assert ("STUDY_NOT_FOUND", 404) == (error.code, error.status)
-        assert error.request_id and error.request_id.startswith("req_")
+        assert error.request_id is not None
+        assert error.request_id.startswith("req_")
 
     async def test_unindexed_study(self, client, emulator) -> None:  # type: ignore[no-untyped-def]
         """An unindexed study answers exactly like an unknown one."""
@@ -159,8 +193,10 @@ class TestAttachServerErrors:
         storage = info.value.storage
         assert storage is not None
         assert (402, 900, len(PDF)) == (
-            info.value.status, storage.used_bytes, storage.required_bytes,
-        )  # fmt: skip
+            info.value.status,
+            storage.used_bytes,
+            storage.required_bytes,
+        )
 
     async def test_server_side_type_check(self, client, emulator) -> None:  # type: ignore[no-untyped-def]
         """A ZIP that is not a DOCX passes our sniffing; the server's INVALID_REPORT_TYPE maps."""
@@ -227,7 +263,9 @@ class TestAttachUnderFaults:
         assert 0 == emulator.emu.stats.requests_by_route["list_reports"]
         assert 1 == client.rate_limiter.pauses
 
-    async def test_same_file_twice_concurrently_with_resets_gives_two(self, client, emulator) -> None:  # type: ignore[no-untyped-def]
+    async def test_same_file_twice_concurrently_with_resets_gives_two(
+        self, client, emulator
+    ) -> None:  # type: ignore[no-untyped-def]
         """Two identical attaches, both reset after commit, return two different reports."""
         import asyncio
 
@@ -254,14 +292,20 @@ class TestAttachUnderFaults:
 class TestFindAttachedMatch:
     def _report(self, **kw: object) -> Report:
         fields: dict[str, object] = {
-            "report_id": "alf_1", "file_name": "f.pdf", "size_bytes": 10, "title": "f.pdf",
-            "report_type": ReportType.OTHER, "sha256": "ab", "attached_by_partner_key_id": "pk",
-        }  # fmt: skip
+            "report_id": "alf_1",
+            "file_name": "f.pdf",
+            "size_bytes": 10,
+            "title": "f.pdf",
+            "report_type": ReportType.OTHER,
+            "sha256": "ab",
+            "attached_by_partner_key_id": "pk",
+        }
         fields.update(kw)
         return Report(**fields)  # type: ignore[arg-type]
 
-    FP = UploadFingerprint(file_name="f.pdf", size=10, title="f.pdf", report_type="other",
-                           sha256="ab")  # fmt: skip
+    FP = UploadFingerprint(
+        file_name="f.pdf", size=10, title="f.pdf", report_type="other", sha256="ab"
+    )
 
     def test_matches_on_every_field(self) -> None:
         """Same name, size, title, type, sha256 and a partner key: a match."""
@@ -269,8 +313,14 @@ class TestFindAttachedMatch:
 
     @pytest.mark.parametrize(
         "change",
-        [{"file_name": "g.pdf"}, {"size_bytes": 11}, {"title": "t"}, {"report_type": "lab"},
-         {"sha256": "cd"}, {"attached_by_partner_key_id": None}],  # fmt: skip
+        [
+            {"file_name": "g.pdf"},
+            {"size_bytes": 11},
+            {"title": "t"},
+            {"report_type": "lab"},
+            {"sha256": "cd"},
+            {"attached_by_partner_key_id": None},
+        ],
     )
     def test_any_difference_is_no_match(self, change: dict[str, object]) -> None:
         """One differing field, or a user upload, is not ours."""
@@ -350,7 +400,7 @@ class TestDownload:
         path = await client.reports.download(emulator.customer_id, made.report_id, tmp_path)
         assert (tmp_path / "p.pdf", PDF) == (path, path.read_bytes())
         assert 1 == client.rate_limiter.acquired - before  # the get; not the presigned fetch
-        assert [] == [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
+        assert [] == _part_files(tmp_path)
 
     async def test_download_to_file_path(self, client, emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
         """To an explicit file path."""
@@ -358,9 +408,7 @@ class TestDownload:
             emulator.customer_id, emulator.study_uid, PDF, filename="p.pdf"
         )
         target = tmp_path / "copy.bin"
-        assert target == await client.reports.download(
-            emulator.customer_id, made.report_id, target
-        )
+        assert target == await client.reports.download(emulator.customer_id, made.report_id, target)
         assert PDF == target.read_bytes()
 
     async def test_url_expired_on_receipt_is_refetched(self, tmp_path: Path) -> None:
@@ -398,7 +446,8 @@ class TestDownload:
             async with AsyncBigMind(emu.api_key, emu.base_url, backoff_base=0) as c:
                 path = await c.reports.download(customer, report_id, tmp_path / "r.pdf")
             assert (2, 2) == (
-                emu.stats.requests_by_route["get_report"], emu.stats.requests_by_route["download"]
+                emu.stats.requests_by_route["get_report"],
+                emu.stats.requests_by_route["download"],
             )
         assert PDF == path.read_bytes()
 
@@ -411,20 +460,20 @@ class TestDownload:
 
 @pytest.mark.slow
 class TestBigUpload:
-    async def test_25_mib_upload_is_streamed_in_chunks(self, client, emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    async def test_25_mib_upload_is_streamed_in_chunks(
+        self, client, emulator, tmp_path: Path
+    ) -> None:  # type: ignore[no-untyped-def]
         """Exactly 25 MiB goes through; the server sees many chunks arrive over time, and
         on_progress was called incrementally."""
         path = tmp_path / "big.txt"
-        line = b"0123456789abcdef" * 4 + b"\n"
-        with open(path, "wb") as handle:
-            handle.write(line * (26_214_400 // len(line)))
-            handle.write(b"x" * (26_214_400 - handle.tell()))
-        assert 26_214_400 == os.path.getsize(path)
+        _text_file(path, 26_214_400)
         calls: list[tuple[int, int]] = []
         report = await client.reports.attach(
-            emulator.customer_id, emulator.study_uid, path,
+            emulator.customer_id,
+            emulator.study_uid,
+            path,
             on_progress=lambda sent, total: calls.append((sent, total)),
-        )  # fmt: skip
+        )
         assert 26_214_400 == report.size_bytes
         record = emulator.emu.stats.uploads[-1]
         times = [t for t, _ in record.chunks]

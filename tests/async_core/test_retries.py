@@ -16,8 +16,9 @@ class TestBackoff:
         cap=st.floats(min_value=0, max_value=1000),
         draw=st.floats(min_value=0, max_value=1),
     )
-    def test_bounded_and_never_overflows(self, attempt: int, base: float, cap: float,
-                                         draw: float) -> None:  # fmt: skip
+    def test_bounded_and_never_overflows(
+        self, attempt: int, base: float, cap: float, draw: float
+    ) -> None:
         """0 <= delay <= cap for any attempt, however large."""
         delay = backoff_delay(attempt, base=base, cap=cap, jitter=lambda: draw)
         assert 0 <= delay <= cap
@@ -42,7 +43,7 @@ class TestBackoff:
 
     def test_bad_policy(self) -> None:
         """Negative retries are refused."""
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="max_retries"):
             RetryPolicy(max_retries=-1)
 
 

@@ -38,7 +38,9 @@ def _aiohttp_exception_classes() -> list[type[BaseException]]:
 class TestExceptionTranslation:
     def test_every_aiohttp_client_error_is_listed(self) -> None:
         """A new aiohttp exception class fails here until it is given a rule."""
-        missing = [cls.__name__ for cls in _aiohttp_exception_classes() if cls not in EXCEPTION_RULES]
+        missing = [
+            cls.__name__ for cls in _aiohttp_exception_classes() if cls not in EXCEPTION_RULES
+        ]
         assert [] == missing
 
     @pytest.mark.parametrize("cls", _aiohttp_exception_classes(), ids=lambda c: c.__name__)
@@ -87,28 +89,30 @@ class TestHiddenResend:
 
     async def test_stale_keep_alive_is_retried_by_us_and_counted(self) -> None:
         """A dropped keep-alive connection costs one of OUR retries and one budget token."""
-        async with StaleKeepAliveServer() as server:
-            async with AsyncBigMind(KEY, server.url, rate_limit=None, backoff_base=0) as client:
-                first = await client.with_raw_response.reports.list("pc_1", "1.2.3")
-                second = await client.with_raw_response.reports.list("pc_1", "1.2.3")
-                assert (1, 2) == (first.attempts, second.attempts)
-                assert server.requests == client.rate_limiter.acquired
-                assert 3 == server.requests
+        async with (
+            StaleKeepAliveServer() as server,
+            AsyncBigMind(KEY, server.url, rate_limit=None, backoff_base=0) as client,
+        ):
+            first = await client.with_raw_response.reports.list("pc_1", "1.2.3")
+            second = await client.with_raw_response.reports.list("pc_1", "1.2.3")
+            assert (1, 2) == (first.attempts, second.attempts)
+            assert server.requests == client.rate_limiter.acquired
+            assert 3 == server.requests
 
     async def test_hidden_resend_is_counted_when_aiohttp_does_it(self) -> None:
         """Should aiohttp re-send on its own (older versions), the attempt is still counted."""
-        async with StaleKeepAliveServer() as server:
-            async with AsyncBigMind(
-                KEY, server.url, rate_limit=None, backoff_base=0, max_retries=0
-            ) as client:
-                session = await client._core.transport.session()
-                if not hasattr(session, "_retry_connection"):
-                    pytest.skip("this aiohttp has no switch to turn the re-send back on")
-                session._retry_connection = True
-                await client.reports.list("pc_1", "1.2.3")
-                second = await client.with_raw_response.reports.list("pc_1", "1.2.3")
-                assert 2 == second.attempts
-                assert server.requests == client.rate_limiter.acquired
+        async with (
+            StaleKeepAliveServer() as server,
+            AsyncBigMind(KEY, server.url, rate_limit=None, backoff_base=0, max_retries=0) as client,
+        ):
+            session = await client._core.transport.session()
+            if not hasattr(session, "_retry_connection"):
+                pytest.skip("this aiohttp has no switch to turn the re-send back on")
+            session._retry_connection = True
+            await client.reports.list("pc_1", "1.2.3")
+            second = await client.with_raw_response.reports.list("pc_1", "1.2.3")
+            assert 2 == second.attempts
+            assert server.requests == client.rate_limiter.acquired
 
 
 class TestRedirects:
@@ -123,10 +127,12 @@ class TestRedirects:
             async def redirect(request: web.Request) -> web.StreamResponse:
                 raise web.HTTPTemporaryRedirect(f"http://localhost:{elsewhere.port}/steal")
 
-            async with TinyServer(redirect) as api:
-                async with AsyncBigMind(KEY, api.url, backoff_base=0) as client:
-                    with pytest.raises(BigMindError) as info:
-                        await client.reports.list("pc_1", "1.2.3")
+            async with (
+                TinyServer(redirect) as api,
+                AsyncBigMind(KEY, api.url, backoff_base=0) as client,
+            ):
+                with pytest.raises(BigMindError) as info:
+                    await client.reports.list("pc_1", "1.2.3")
             assert ("UNEXPECTED_REDIRECT", 307) == (info.value.code, info.value.status)
             assert [] == elsewhere.requests
 
@@ -136,8 +142,9 @@ class TestBodies:
         """A proxy's HTML 502 still becomes ServerError with the status, after retries."""
 
         async def html(request: web.Request) -> web.StreamResponse:
-            return web.Response(status=502, text="<html>bad gateway</html>",
-                                content_type="text/html")  # fmt: skip
+            return web.Response(
+                status=502, text="<html>bad gateway</html>", content_type="text/html"
+            )
 
         async with TinyServer(html) as api:
             async with AsyncBigMind(KEY, api.url, backoff_base=0, max_retries=1) as client:
@@ -150,8 +157,9 @@ class TestBodies:
         """A cut-off error body maps by status: 404 -> NotFoundError."""
 
         async def cut(request: web.Request) -> web.StreamResponse:
-            return web.Response(status=404, text='{"success":false,"error":{"co',
-                                content_type="application/json")  # fmt: skip
+            return web.Response(
+                status=404, text='{"success":false,"error":{"co', content_type="application/json"
+            )
 
         async with TinyServer(cut) as api:
             async with AsyncBigMind(KEY, api.url, backoff_base=0) as client:
@@ -184,8 +192,10 @@ class TestPaths:
         """The wire path is exactly our encoding (no re-encoding, no normalization)."""
 
         async def ok(request: web.Request) -> web.StreamResponse:
-            return web.json_response({"success": False, "error": {"code": "REPORT_NOT_FOUND",
-                                                                   "message": "x"}}, status=404)  # fmt: skip
+            return web.json_response(
+                {"success": False, "error": {"code": "REPORT_NOT_FOUND", "message": "x"}},
+                status=404,
+            )
 
         async with TinyServer(ok) as api:
             async with AsyncBigMind(KEY, api.url, backoff_base=0) as client:
@@ -204,9 +214,8 @@ class TestHeaders:
         async def ok(request: web.Request) -> web.StreamResponse:
             return web.json_response({"success": True, "data": {"reports": []}})
 
-        async with TinyServer(ok) as api:
-            async with AsyncBigMind(KEY, api.url) as client:
-                await client.reports.list("pc_1", "1.2.3")
+        async with TinyServer(ok) as api, AsyncBigMind(KEY, api.url) as client:
+            await client.reports.list("pc_1", "1.2.3")
         headers = api.requests[0]["headers"]
         assert headers["User-Agent"].startswith("bigmind-python/")
         assert " aiohttp/" in headers["User-Agent"]
@@ -219,9 +228,13 @@ class TestDeadline:
         emulator.emu.faults.inject("delay", route="list_reports", delay=0.4, times=None)
         timeout = Timeout(connect=1, read=0.15, attempt=0.15, total=0.5)
         async with AsyncBigMind(
-            emulator.api_key, emulator.base_url, timeout=timeout, max_retries=50,
-            backoff_base=0, rate_limit=None,
-        ) as client:  # fmt: skip
+            emulator.api_key,
+            emulator.base_url,
+            timeout=timeout,
+            max_retries=50,
+            backoff_base=0,
+            rate_limit=None,
+        ) as client:
             started = time.monotonic()
             with pytest.raises(APITimeoutError) as info:
                 await client.reports.list(emulator.customer_id, emulator.study_uid)
