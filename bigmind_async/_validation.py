@@ -55,6 +55,8 @@ KIND_ORDER = ("pdf", "doc", "docx", "txt")
 _PDF = b"%PDF-"
 _OLE2 = bytes.fromhex("D0CF11E0A1B11AE1")
 _ZIP = b"PK\x03\x04"
+#: Control, format, surrogate (not encodable) and separator characters.
+_BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs"})
 _UID = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 
 
@@ -90,7 +92,7 @@ def check_id(value: object, argument: str) -> str:
     if value in (".", ".."):
         raise _invalid(argument, "must not be '.' or '..'")
     for char in value:
-        if char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Zs"):
+        if char.isspace() or unicodedata.category(char) in _BAD_CATEGORIES:
             raise _invalid(argument, "must not contain whitespace or control characters")
     return value
 
