@@ -47,10 +47,10 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any, cast
 
+from bigmind_async import _reports  # module, not names: _reports may import this module
 from bigmind_async._journal import JobKey, Journal, JournalConflictError, JournalError
 from bigmind_async._models import AttachJob, AttachOutcome, Report
 from bigmind_async._multipart import prepare_upload
-from bigmind_async._reports import UploadFingerprint, _upload_name, reconcile_attach
 from bigmind_async._validation import check_report_type
 from bigmind_async.errors import (
     APIConnectionError,
@@ -252,7 +252,7 @@ class _Runner:
                 await self._record_done(journal, key, found)
                 return AttachOutcome(job=job, report=found, skipped=True)
         upload = await prepare_upload(
-            job.file, filename=_upload_name(job.filename)
+            job.file, filename=_reports._upload_name(job.filename)
         )  # checks before marking
         await journal.mark_in_flight(key, file_name=upload.file_name, size_bytes=upload.size)
         try:
@@ -278,15 +278,15 @@ class _Runner:
         self._excluded_studies.add(study)
 
     async def _reconcile(self, job: AttachJob, key: JobKey) -> Report | None:
-        upload = await prepare_upload(job.file, filename=_upload_name(job.filename))
-        fingerprint = UploadFingerprint(
+        upload = await prepare_upload(job.file, filename=_reports._upload_name(job.filename))
+        fingerprint = _reports.UploadFingerprint(
             file_name=upload.file_name,
             size=upload.size,
             title=(job.title or "").strip() or upload.file_name,
             report_type=key.report_type,
             sha256=key.sha256,
         )
-        return await reconcile_attach(
+        return await _reports.reconcile_attach(
             self.core, job.customer_id, job.study_uid, fingerprint, self.options
         )
 
