@@ -10,8 +10,9 @@ One row per job key (customer, study, file sha256, title, report type), in one o
   back the recorded report. A report id is recorded for at most one job (a unique index), so a
   reconcile never matches one report to two jobs.
 
-A job that failed in a way that proves no report was created (a 4xx answer, a check before
-sending) has its row removed, so a rerun simply tries it again.
+A job refused before anything was sent (the client-side checks) has its row removed. Any other
+failure leaves it ``in_flight``: the next run lists the study before trying again, which costs
+one request and never guesses wrong.
 
 Every SQLite call runs on ONE dedicated worker thread that owns the connection, so the event loop
 never blocks on disk and the connection is never shared between threads. The file is in WAL mode
