@@ -29,8 +29,9 @@ class APIResponse(Generic[T]):
         headers: That answer's headers (case-insensitive mapping).
         request_id: Its ``X-Request-Id``, worth quoting to BigMind support.
         elapsed: Seconds the whole call took, retries and waits included.
-        attempts: HTTP attempts the call made (1 when nothing was retried). A reconciled
-            attach counts its listing requests too.
+        attempts: HTTP attempts of the call itself (1 when nothing was retried). An attach's
+            reconcile listings are separate requests (they spend the rate budget too) and are
+            not counted here.
         method: The HTTP method.
         path: The request path, relative to the base URL.
     """
