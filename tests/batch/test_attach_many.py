@@ -6,7 +6,7 @@ import asyncio
 import io
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -186,7 +186,7 @@ class TestFailures:
                 return 0
 
         job = AttachJob(customer_id=emulator.customer_id, study_uid=emulator.study_uid,
-                        file=Pipe(), filename="a.txt")  # fmt: skip
+                        file=cast(Any, Pipe()), filename="a.txt")  # fmt: skip
         async with fast_client(emulator.emu) as client:
             (outcome,) = await collect(client, [job])
         assert isinstance(outcome.error, ValidationError)

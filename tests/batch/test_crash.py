@@ -137,10 +137,10 @@ class TestSigkillAndRerun:
         out, err = await asyncio.wait_for(third.communicate(), timeout=60)
         assert third.returncode == 0, (out + err).decode()
 
-        stored = collections.Counter(r["sha256"] for r in emu.reports(emulator.customer_id))
+        per_sha = collections.Counter(r["sha256"] for r in emu.reports(emulator.customer_id))
         expected = {sha256_of(f.read_bytes()) for f in files}
-        assert set(stored) == expected
-        assert max(stored.values()) == 1
+        assert set(per_sha) == expected
+        assert max(per_sha.values()) == 1
         assert _journal_counts(journal) == {"done": JOBS}
         assert "Skipped" in out.decode()
         assert emu.stats.requests_by_route["list_reports"] >= 1  # in-flight rows reconciled

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bigmind_async._journal import JobKey, Journal, JournalError
+from bigmind_async._journal import JobKey, Journal, JournalEntry, JournalError
 
 
 def _key(n: int = 1, *, study: str = "1.2.3") -> JobKey:
@@ -130,7 +130,7 @@ class TestJournalFile:
         async with Journal(tmp_path / "j.sqlite") as journal:
             original = journal._get_sync
 
-            def spy(key: JobKey) -> object:
+            def spy(key: JobKey) -> JournalEntry | None:
                 seen.add(threading.current_thread().name)
                 return original(key)
 

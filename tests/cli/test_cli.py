@@ -102,7 +102,7 @@ def _one_line_error(result: Any) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
-    return lines[0]
+    return str(lines[0])
 
 
 class TestReports:
