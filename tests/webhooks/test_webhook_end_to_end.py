@@ -1,8 +1,8 @@
 """End to end: the emulator signs and POSTs deliveries to a receiver on loopback.
 
-emulator -> aiohttp receiver on 127.0.0.1 (port 0) -> WebhookRouter -> callback, for
-``dicom.report.attached`` and ``dicom.report.detached``; the bytes the receiver got are the
-bytes the emulator signed.
+The SDK client attaches and detaches; the emulator's deliveries then go to an aiohttp receiver
+on 127.0.0.1 (port 0), a WebhookRouter, and the callbacks, for ``dicom.report.attached`` and
+``dicom.report.detached``. The bytes the receiver got are the bytes the emulator signed.
 """
 
 from __future__ import annotations
@@ -10,46 +10,24 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from webhook_helpers import Receiver
 
-from bigmind_async._models import ReportAttachedData, ReportDetachedData, WebhookEvent
+from bigmind_async import (
+    AsyncBigMind,
+    Report,
+    ReportAttachedData,
+    ReportDetachedData,
+    ReportType,
+    WebhookEvent,
+)
 from bigmind_async.emulator import Emulator
 from bigmind_async.webhooks import WebhookRouter, construct_event, verify_signature
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REPORT_TEXT = b"Findings: no acute cardiopulmonary process.\n"
-
-
-class Api:
-    """Attach and detach through the emulator's Partner API over plain aiohttp."""
-
-    __test__ = False
-
-    def __init__(self, emu: Emulator, session: aiohttp.ClientSession) -> None:
-        self._base = emu.base_url
-        self._session = session
-        self._headers = {"Authorization": f"Bearer {emu.api_key}"}
-
-    async def attach(self, customer_id: str, study_uid: str) -> dict[str, Any]:
-        form = aiohttp.FormData()
-        form.add_field("file", REPORT_TEXT, filename="report.txt", content_type="text/plain")
-        form.add_field("title", "Radiology Report")
-        form.add_field("reportType", "radiology")
-        url = f"{self._base}/customers/{customer_id}/dicom-studies/{study_uid}/reports"
-        async with self._session.post(url, data=form, headers=self._headers) as response:
-            assert response.status == 201, await response.text()
-            report: dict[str, Any] = (await response.json())["data"]
-            return report
-
-    async def detach(self, customer_id: str, report_id: str) -> None:
-        url = f"{self._base}/customers/{customer_id}/reports/{report_id}"
-        async with self._session.delete(url, headers=self._headers) as response:
-            assert response.status == 200, await response.text()
 
 
 class RawBodies:
@@ -76,9 +54,20 @@ async def emu() -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
-async def api(emu: Emulator) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
-        yield Api(emu, session)
+async def client(emu: Emulator) -> AsyncIterator[AsyncBigMind]:
+    async with AsyncBigMind(api_key=emu.api_key, base_url=emu.base_url, rate_limit=None) as sdk:
+        yield sdk
+
+
+async def attach(client: AsyncBigMind, customer_id: str, study_uid: str) -> Report:
+    return await client.reports.attach(
+        customer_id,
+        study_uid,
+        REPORT_TEXT,
+        filename="report.txt",
+        title="Radiology Report",
+        report_type=ReportType.RADIOLOGY,
+    )
 
 
 async def settle(emu: Emulator, router: WebhookRouter) -> None:
@@ -89,7 +78,7 @@ async def settle(emu: Emulator, router: WebhookRouter) -> None:
 
 class TestEndToEnd:
     async def test_attach_then_detach_reach_the_callbacks(
-        self, emu: Emulator, api: Api, secret: str
+        self, emu: Emulator, client: AsyncBigMind, secret: str
     ) -> None:
         """Attaching and detaching a report each reach the right callback, matching the report."""
         router = WebhookRouter(secret)
@@ -105,32 +94,31 @@ class TestEndToEnd:
         study_uid = emu.add_study(customer_id)
         async with Receiver(router.aiohttp_handler()) as receiver:
             emu.add_webhook(receiver.url, secret=secret)
-            report = await api.attach(customer_id, study_uid)
+            report = await attach(client, customer_id, study_uid)
             await settle(emu, router)
-            await api.detach(customer_id, report["reportId"])
+            await client.reports.detach(customer_id, report.report_id)
             await settle(emu, router)
 
         assert [e.event for e in attached] == ["dicom.report.attached"]
         data = attached[0].data
         assert isinstance(data, ReportAttachedData)
-        expected = (customer_id, study_uid, report["reportId"], study_uid, len(REPORT_TEXT))
-        actual = (
-            data.customer_id,
-            data.study_instance_uid,
-            data.report.report_id,
-            data.report.study_instance_uid,
-            data.report.size_bytes,
+        expected = ReportAttachedData(
+            customer_id=customer_id, study_instance_uid=study_uid, report=report
         )
-        assert expected == actual
+        assert expected == data  # the webhook's report is the one attach() returned
+        assert (len(REPORT_TEXT), ReportType.RADIOLOGY) == (
+            data.report.size_bytes,
+            data.report.report_type,
+        )
 
         assert [e.event for e in detached] == ["dicom.report.detached"]
         expected_detached = ReportDetachedData(
-            customer_id=customer_id, study_instance_uid=study_uid, report_id=report["reportId"]
+            customer_id=customer_id, study_instance_uid=study_uid, report_id=report.report_id
         )
         assert expected_detached == detached[0].data
 
     async def test_received_bytes_are_the_signed_bytes(
-        self, emu: Emulator, api: Api, secret: str
+        self, emu: Emulator, client: AsyncBigMind, secret: str
     ) -> None:
         """The receiver got the exact bytes the emulator signed, and they verify on their own."""
         router = WebhookRouter(secret)
@@ -141,7 +129,7 @@ class TestEndToEnd:
         receiver.app.middlewares.append(raw.middleware)
         async with receiver:
             emu.add_webhook(receiver.url, secret=secret)
-            report = await api.attach(customer_id, study_uid)
+            report = await attach(client, customer_id, study_uid)
             await settle(emu, router)
 
         [delivery] = emu.webhook_deliveries
@@ -150,9 +138,9 @@ class TestEndToEnd:
         assert verify_signature(delivery.body, delivery.signature, secret)
         event = construct_event(delivery.body, delivery.signature, secret)
         assert isinstance(event.data, ReportAttachedData)
-        assert report["reportId"] == event.data.report.report_id
+        assert report.report_id == event.data.report.report_id
 
-    async def test_emulator_generated_secret(self, emu: Emulator, api: Api) -> None:
+    async def test_emulator_generated_secret(self, emu: Emulator, client: AsyncBigMind) -> None:
         """A secret the emulator generates verifies its own deliveries."""
         customer_id = emu.add_customer()
         study_uid = emu.add_study(customer_id)
@@ -165,12 +153,12 @@ class TestEndToEnd:
         async with Receiver(late_bound) as receiver:
             routers.append(WebhookRouter(emu.add_webhook(receiver.url)))
             routers[0].on_any(received.append)
-            await api.attach(customer_id, study_uid)
+            await attach(client, customer_id, study_uid)
             await settle(emu, routers[0])
         assert [e.event for e in received] == ["dicom.report.attached"]
 
     async def test_wrong_secret_is_refused_with_400(
-        self, emu: Emulator, api: Api, secret: str
+        self, emu: Emulator, client: AsyncBigMind, secret: str
     ) -> None:
         """Deliveries signed under another secret get 400 every time and reach no callback."""
         router = WebhookRouter(secret)
@@ -180,7 +168,7 @@ class TestEndToEnd:
         study_uid = emu.add_study(customer_id)
         async with Receiver(router.aiohttp_handler()) as receiver:
             emu.add_webhook(receiver.url, secret="whsec_someone_else")
-            await api.attach(customer_id, study_uid)
+            await attach(client, customer_id, study_uid)
             await settle(emu, router)
         [delivery] = emu.webhook_deliveries
         expected = ("failed", [400, 400])
