@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Collection, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -427,20 +427,28 @@ class AsyncReports(Resource):
 
     def attach_many(
         self,
-        jobs: Iterable[AttachJob],
+        jobs: Iterable[AttachJob] | AsyncIterable[AttachJob],
         *,
         concurrency: int = 8,
         journal: str | os.PathLike[str] | None = None,
-        on_progress: Any = None,
+        on_progress: Callable[[AttachOutcome], object] | None = None,
     ) -> AsyncIterator[AttachOutcome]:
         """Attach many reports concurrently; an async iterator of :class:`AttachOutcome`.
 
-        Lands with issue 5 (batch attach and its SQLite journal). Its building blocks are
-        here: :meth:`attach` for one job, :func:`reconcile_attach` /
-        :func:`find_attached_match` for ambiguous failures, and the client's shared
-        limiter, which keeps any concurrency under the API's rate limit.
+        ``jobs`` (an iterable or async iterable of :class:`AttachJob`) is pulled lazily; at
+        most ``concurrency`` jobs run at once and outcomes come in the order jobs finish. One
+        failed job never stops the others; a fatal error (bad key...) stops the batch with an
+        outcome for every job left. All requests share this client's rate limit and retries.
+        With ``journal`` (an SQLite file path) a rerun skips the jobs already attached, and a
+        crash at any moment followed by a rerun attaches every job exactly once.
+        ``on_progress(outcome)`` is called as each job ends. Close the iterator
+        (``aclose()``) to stop early: running jobs are cancelled and awaited.
         """
-        raise NotImplementedError("reports.attach_many lands with issue 5")
+        from bigmind_async._batch import attach_many  # _batch imports this module
+
+        return attach_many(
+            self, jobs, concurrency=concurrency, journal=journal, on_progress=on_progress
+        )
 
     async def attach_job(
         self, job: AttachJob, *, on_progress: ProgressCallback | None = None
