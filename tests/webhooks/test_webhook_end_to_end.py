@@ -99,7 +99,7 @@ class TestEndToEnd:
             await client.reports.detach(customer_id, report.report_id)
             await settle(emu, router)
 
-        assert [e.event for e in attached] == ["dicom.report.attached"]
+        assert ["dicom.report.attached"] == [e.event for e in attached]
         data = attached[0].data
         assert isinstance(data, ReportAttachedData)
         expected = ReportAttachedData(
@@ -111,7 +111,7 @@ class TestEndToEnd:
             data.report.report_type,
         )
 
-        assert [e.event for e in detached] == ["dicom.report.detached"]
+        assert ["dicom.report.detached"] == [e.event for e in detached]
         expected_detached = ReportDetachedData(
             customer_id=customer_id, study_instance_uid=study_uid, report_id=report.report_id
         )
@@ -155,7 +155,7 @@ class TestEndToEnd:
             routers[0].on_any(received.append)
             await attach(client, customer_id, study_uid)
             await settle(emu, routers[0])
-        assert [e.event for e in received] == ["dicom.report.attached"]
+        assert ["dicom.report.attached"] == [e.event for e in received]
 
     async def test_wrong_secret_is_refused_with_400(
         self, emu: Emulator, client: AsyncBigMind, secret: str

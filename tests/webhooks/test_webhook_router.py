@@ -59,8 +59,8 @@ class TestDispatch:
         async def on_attached(event: WebhookEvent) -> None:
             received.append(event)
 
-        assert await router.handle(headers_for(attached_body), attached_body) == ACCEPTED
-        assert len(received) == 1
+        assert ACCEPTED == await router.handle(headers_for(attached_body), attached_body)
+        assert 1 == len(received)
         assert isinstance(received[0].data, ReportAttachedData)
 
     async def test_sync_callback_runs_in_a_worker_thread(
@@ -74,7 +74,7 @@ class TestDispatch:
             threads.append(threading.get_ident())
 
         await router.handle(headers_for(attached_body), attached_body)
-        assert len(threads) == 1
+        assert 1 == len(threads)
         assert threading.get_ident() != threads[0]
 
     async def test_per_name_then_catch_all_in_registration_order(
@@ -132,7 +132,7 @@ class TestDispatch:
             seen.append(("any", event.event))
 
         body = envelope("brand.new.event", {"x": 1})
-        assert await router.handle(headers_for(body), body) == ACCEPTED
+        assert ACCEPTED == await router.handle(headers_for(body), body)
         expected = [("any", "brand.new.event")]
         assert expected == seen
 
@@ -158,7 +158,7 @@ class TestAnswers:
         status, body = await router.handle(headers_for(attached_body), attached_body)
         expected = (200, {"received": True})
         assert expected == (status, json.loads(body))
-        assert ACCEPTED.headers["Content-Type"] == "application/json"
+        assert "application/json" == ACCEPTED.headers["Content-Type"]
 
     @pytest.mark.parametrize(
         "headers",
@@ -178,13 +178,13 @@ class TestAnswers:
     ) -> None:
         """A delivery that fails verification gets 400 and reaches no callback."""
         router.on_any(lambda event: seen.append(("any", event.event)))
-        assert await router.handle(headers, attached_body) == BAD_SIGNATURE
+        assert BAD_SIGNATURE == await router.handle(headers, attached_body)
         assert not seen
 
     async def test_wrong_secret_is_400(self, router: WebhookRouter, attached_body: bytes) -> None:
         """A delivery signed under another secret gets 400."""
         headers = headers_for(attached_body, "whsec_other")
-        assert await router.handle(headers, attached_body) == BAD_SIGNATURE
+        assert BAD_SIGNATURE == await router.handle(headers, attached_body)
 
     async def test_signed_malformed_body_is_400(
         self, router: WebhookRouter, seen: list[tuple[str, str]]
@@ -192,7 +192,7 @@ class TestAnswers:
         """A signed body that is not an event gets 400 naming a payload problem."""
         router.on_any(lambda event: seen.append(("any", event.event)))
         body = b"{not json"
-        assert await router.handle(headers_for(body), body) == BAD_PAYLOAD
+        assert BAD_PAYLOAD == await router.handle(headers_for(body), body)
         assert not seen
 
     async def test_stale_event_is_400_with_tolerance(self) -> None:
@@ -218,7 +218,7 @@ class TestAnswers:
     ) -> None:
         """The signature header is found whatever its case and mapping type."""
         headers = make_headers(sign(attached_body))
-        assert await router.handle(headers, attached_body) == ACCEPTED
+        assert ACCEPTED == await router.handle(headers, attached_body)
 
     async def test_repeated_signature_header_is_400(
         self, router: WebhookRouter, attached_body: bytes
@@ -226,7 +226,7 @@ class TestAnswers:
         """Two signature headers are ambiguous, even when one is right."""
         headers = CIMultiDict([(SIGNATURE_HEADER, sign(attached_body))])
         headers.add(SIGNATURE_HEADER, "0" * 64)
-        assert await router.handle(headers, attached_body) == BAD_SIGNATURE
+        assert BAD_SIGNATURE == await router.handle(headers, attached_body)
 
     async def test_failing_callback_still_answers_200(
         self,
@@ -242,10 +242,10 @@ class TestAnswers:
             raise RuntimeError("database down")
 
         router.on_any(lambda event: seen.append(("any", event.event)))
-        assert await router.handle(headers_for(attached_body), attached_body) == ACCEPTED
-        assert seen == [("any", "dicom.report.attached")]
+        assert ACCEPTED == await router.handle(headers_for(attached_body), attached_body)
+        assert [("any", "dicom.report.attached")] == seen
         errors = callback_errors(log)
-        assert len(errors) == 1
+        assert 1 == len(errors)
         assert "dicom.report.attached" in errors[0].getMessage()
         assert errors[0].exc_info is not None
 
@@ -276,12 +276,12 @@ class TestHandleSync:
         """handle_sync runs the callbacks before returning, in the caller's thread."""
         threads: list[int] = []
         router.on("dicom.report.attached")(lambda event: threads.append(threading.get_ident()))
-        assert router.handle_sync(headers_for(attached_body), attached_body) == ACCEPTED
+        assert ACCEPTED == router.handle_sync(headers_for(attached_body), attached_body)
         assert [threading.get_ident()] == threads
 
     def test_bad_signature_is_400(self, router: WebhookRouter, attached_body: bytes) -> None:
         """handle_sync refuses a bad signature like handle does."""
-        assert router.handle_sync({SIGNATURE_HEADER: "0" * 64}, attached_body) == BAD_SIGNATURE
+        assert BAD_SIGNATURE == router.handle_sync({SIGNATURE_HEADER: "0" * 64}, attached_body)
 
     def test_async_callback_is_a_type_error(
         self, router: WebhookRouter, attached_body: bytes
@@ -307,8 +307,8 @@ class TestHandleSync:
             pass
 
         router.on_any(lambda event: later(event))
-        assert router.handle_sync(headers_for(attached_body), attached_body) == ACCEPTED
-        assert len(callback_errors(log)) == 1
+        assert ACCEPTED == router.handle_sync(headers_for(attached_body), attached_body)
+        assert 1 == len(callback_errors(log))
 
     def test_failing_callback_still_answers_200(
         self,
@@ -322,8 +322,8 @@ class TestHandleSync:
             raise KeyError("missing")
 
         router.on_any(broken)
-        assert router.handle_sync(headers_for(attached_body), attached_body) == ACCEPTED
-        assert len(callback_errors(log)) == 1
+        assert ACCEPTED == router.handle_sync(headers_for(attached_body), attached_body)
+        assert 1 == len(callback_errors(log))
 
     def test_flask_receiver(self, attached_body: bytes) -> None:
         """The README's Flask receiver works as written (Flask's test client, no network)."""
@@ -370,8 +370,8 @@ class TestAiohttpHandler:
                 receiver.url, data=attached_body, headers=headers_for(attached_body)
             ) as response,
         ):
-            assert response.status == 200
-            assert await response.json() == {"received": True}
+            assert 200 == response.status
+            assert {"received": True} == await response.json()
         assert (router.pending, finished) == (1, [])
         release.set()
         await asyncio.wait_for(router.drain(), timeout=5)
@@ -408,7 +408,7 @@ class TestAiohttpHandler:
         ):
             expected = (400, {"received": False, "error": "WEBHOOK_SIGNATURE_INVALID"})
             assert expected == (response.status, await response.json())
-        assert router.pending == 0
+        assert 0 == router.pending
 
     async def test_failing_background_callback_is_logged_not_a_5xx(
         self,
@@ -429,9 +429,9 @@ class TestAiohttpHandler:
                 receiver.url, data=detached_body, headers=headers_for(detached_body)
             ) as response,
         ):
-            assert response.status == 200
+            assert 200 == response.status
         await asyncio.wait_for(router.drain(), timeout=5)
-        assert len(callback_errors(log)) == 1
+        assert 1 == len(callback_errors(log))
 
     async def test_drain_on_shutdown(self, router: WebhookRouter, detached_body: bytes) -> None:
         """The README's ``app.on_shutdown`` hook lets background callbacks finish."""
@@ -447,5 +447,5 @@ class TestAiohttpHandler:
         async with receiver, aiohttp.ClientSession() as session:
             headers = headers_for(detached_body)
             async with session.post(receiver.url, data=detached_body, headers=headers) as response:
-                assert response.status == 200
+                assert 200 == response.status
         assert [DETACHED["reportId"]] == finished
