@@ -50,9 +50,9 @@ import json
 import logging
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import anyio.to_thread
 import cattrs
@@ -65,6 +65,7 @@ from bigmind_async.errors import ConfigurationError, InvalidResponseError, Webho
 __all__ = [
     "KNOWN_EVENTS",
     "SIGNATURE_HEADER",
+    "HeaderSource",
     "WebhookResponse",
     "WebhookRouter",
     "compute_signature",
@@ -103,6 +104,16 @@ Secret = bytes | str
 Tolerance = float | timedelta
 Callback = Callable[[WebhookEvent], object]
 _C = TypeVar("_C", bound=Callback)
+
+
+class HeaderSource(Protocol):
+    """Request headers as frameworks give them: any ``Mapping[str, str]`` (aiohttp, Django,
+    Starlette), werkzeug's ``Headers`` (Flask), or a plain dict. Looked up case-insensitively.
+    """
+
+    def get(self, key: str, /) -> str | None: ...
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
 
 
 def compute_signature(raw_body: Body, secret: Secret) -> str:
@@ -244,7 +255,7 @@ class WebhookRouter:
         self._catch_all.append(callback)
         return callback
 
-    async def handle(self, headers: Mapping[str, str], raw_body: bytes) -> WebhookResponse:
+    async def handle(self, headers: HeaderSource, raw_body: bytes) -> WebhookResponse:
         """Verify, parse, and run the event's callbacks, then give the answer to send.
 
         Framework-neutral: pass the request's headers (any case-insensitive mapping; a plain
@@ -256,7 +267,7 @@ class WebhookRouter:
             await self._dispatch(event)
         return response
 
-    def handle_sync(self, headers: Mapping[str, str], raw_body: bytes) -> WebhookResponse:
+    def handle_sync(self, headers: HeaderSource, raw_body: bytes) -> WebhookResponse:
         """:meth:`handle` for sync frameworks (Flask, Django): sync callbacks only.
 
         The callbacks run in the calling thread before this returns. A router holding an
@@ -307,7 +318,7 @@ class WebhookRouter:
             await asyncio.gather(*self._tasks)
 
     def _receive(
-        self, headers: Mapping[str, str], raw_body: bytes
+        self, headers: HeaderSource, raw_body: bytes
     ) -> tuple[WebhookEvent | None, WebhookResponse]:
         try:
             event = construct_event(
@@ -412,13 +423,13 @@ def _signature_problem(header: str | bytes | None) -> str:
     return f"the {SIGNATURE_HEADER} header does not match the body under this secret"
 
 
-def _signature_header(headers: Mapping[str, str]) -> str | None:
+def _signature_header(headers: HeaderSource) -> str | None:
     """The one signature header; None when absent or repeated (two values are ambiguous)."""
     values = _header_values(headers, SIGNATURE_HEADER)
     return values[0] if len(values) == 1 else None
 
 
-def _header_values(headers: Mapping[str, str], name: str) -> list[str]:
+def _header_values(headers: HeaderSource, name: str) -> list[str]:
     getall = getattr(headers, "getall", None)  # multidict (aiohttp)
     if callable(getall):
         return list(getall(name, []))
