@@ -258,9 +258,10 @@ class WebhookRouter:
     async def handle(self, headers: HeaderSource, raw_body: bytes) -> WebhookResponse:
         """Verify, parse, and run the event's callbacks, then give the answer to send.
 
-        Framework-neutral: pass the request's headers (any case-insensitive mapping; a plain
-        dict works too) and its raw body. The callbacks have all run when this returns, so
-        keep them quick or answer first with :meth:`aiohttp_handler`'s background mode.
+        Framework-neutral: pass the request's headers (a :class:`HeaderSource`: any mapping,
+        werkzeug's ``Headers``, a plain dict) and its raw body. The callbacks have all run when
+        this returns, so keep them quick, or answer first with :meth:`aiohttp_handler`'s
+        background mode.
         """
         event, response = self._receive(headers, raw_body)
         if event is not None:
