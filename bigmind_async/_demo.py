@@ -31,7 +31,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from bigmind_async._batch import attach_many
 from bigmind_async._cli._output import human_size, report_detail_table, report_table, study_table
 from bigmind_async._models import AttachJob, AttachOutcome, ReportType, Study
 
@@ -301,7 +300,7 @@ async def _run_batch(
     start = time.monotonic()
     with progress:
         task = progress.add_task("attach", total=total, rate="")
-        async for outcome in attach_many(client.reports, jobs, concurrency=concurrency):
+        async for outcome in client.reports.attach_many(jobs, concurrency=concurrency):
             results.append(outcome)
             elapsed = time.monotonic() - start
             progress.update(task, advance=1, rate=f"{len(results) / max(elapsed, 1e-9):5.1f}/s")

@@ -10,6 +10,7 @@ from typing import Any
 
 from bigmind_async import AsyncBigMind, AttachJob, AttachOutcome
 from bigmind_async._batch import attach_many
+from bigmind_async._journal import Journal
 from bigmind_async.emulator import Emulator
 
 
@@ -65,5 +66,8 @@ async def collect(client: AsyncBigMind, jobs: Any, **kwargs: Any) -> list[Attach
 
 
 def run(client: AsyncBigMind, jobs: Any, **kwargs: Any) -> AsyncIterator[AttachOutcome]:
-    """The batch engine on ``client`` (what ``client.reports.attach_many`` runs)."""
-    return attach_many(client.reports, jobs, **kwargs)
+    """``client.reports.attach_many``; the engine itself when a ``Journal`` object is passed
+    (the public signature takes a path)."""
+    if isinstance(kwargs.get("journal"), Journal):
+        return attach_many(client.reports, jobs, **kwargs)
+    return client.reports.attach_many(jobs, **kwargs)
