@@ -1,5 +1,135 @@
-"""bigmind_sync: the blocking facade over bigmind_async, for legacy code."""
+"""bigmind_sync: the blocking facade over bigmind_async, for code that is not async.
 
-from bigmind_async import __version__
+```python
+from bigmind_sync import BigMind
 
-__all__ = ["__version__"]
+with BigMind() as client:                       # BIGMIND_API_KEY / BIGMIND_BASE_URL
+    for study in client.studies.list(customer_id, modality="CT"):
+        detail = client.studies.get(customer_id, study.study_instance_uid)
+```
+
+The same surface as :class:`bigmind_async.AsyncBigMind`, run on an anyio blocking portal;
+models and errors are the very classes of ``bigmind_async`` (``except NotFoundError`` catches
+errors from either client).
+"""
+
+from bigmind_async import (
+    DEFAULT_BASE_URL,
+    NOT_GIVEN,
+    APIConnectionError,
+    APIResponse,
+    APITimeoutError,
+    AttachJob,
+    AttachOutcome,
+    AuthenticationError,
+    BadRequestError,
+    BigMindError,
+    CannotSellError,
+    ConfigurationError,
+    ConflictError,
+    CustomerExistsError,
+    CustomerNotFoundError,
+    Entity,
+    FileSource,
+    FileTooLargeError,
+    ForbiddenError,
+    InsufficientCreditsError,
+    InvalidAPIKeyError,
+    InvalidPlanError,
+    InvalidReportTypeError,
+    InvalidResponseError,
+    NotFoundError,
+    NotGiven,
+    Page,
+    Pagination,
+    PermissionDeniedError,
+    PlanNotEnabledError,
+    RateLimiter,
+    RateLimitError,
+    Report,
+    ReportAttachedData,
+    ReportDetachedData,
+    ReportDownload,
+    ReportNotFoundError,
+    ReportType,
+    ServerError,
+    StorageBreakdown,
+    StorageFullError,
+    Study,
+    StudyDetail,
+    StudyNotFoundError,
+    Timeout,
+    TrialExpiredError,
+    UnauthenticatedError,
+    ValidationError,
+    WebhookEvent,
+    WebhookSignatureError,
+    __version__,
+)
+from bigmind_async.webhooks import construct_event, verify_signature
+from bigmind_sync._client import BigMind, RawResponses
+from bigmind_sync._pagination import Pager
+from bigmind_sync._resources import Reports, ReportsRaw, Studies, StudiesRaw
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "NOT_GIVEN",
+    "APIConnectionError",
+    "APIResponse",
+    "APITimeoutError",
+    "AttachJob",
+    "AttachOutcome",
+    "AuthenticationError",
+    "BadRequestError",
+    "BigMind",
+    "BigMindError",
+    "CannotSellError",
+    "ConfigurationError",
+    "ConflictError",
+    "CustomerExistsError",
+    "CustomerNotFoundError",
+    "Entity",
+    "FileSource",
+    "FileTooLargeError",
+    "ForbiddenError",
+    "InsufficientCreditsError",
+    "InvalidAPIKeyError",
+    "InvalidPlanError",
+    "InvalidReportTypeError",
+    "InvalidResponseError",
+    "NotFoundError",
+    "NotGiven",
+    "Page",
+    "Pager",
+    "Pagination",
+    "PermissionDeniedError",
+    "PlanNotEnabledError",
+    "RateLimitError",
+    "RateLimiter",
+    "RawResponses",
+    "Report",
+    "ReportAttachedData",
+    "ReportDetachedData",
+    "ReportDownload",
+    "ReportNotFoundError",
+    "ReportType",
+    "Reports",
+    "ReportsRaw",
+    "ServerError",
+    "StorageBreakdown",
+    "StorageFullError",
+    "Studies",
+    "StudiesRaw",
+    "Study",
+    "StudyDetail",
+    "StudyNotFoundError",
+    "Timeout",
+    "TrialExpiredError",
+    "UnauthenticatedError",
+    "ValidationError",
+    "WebhookEvent",
+    "WebhookSignatureError",
+    "__version__",
+    "construct_event",
+    "verify_signature",
+]

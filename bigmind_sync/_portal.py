@@ -1,0 +1,448 @@
+"""The event loop a sync client runs on: one anyio blocking portal per client.
+
+Lifecycle
+    Nothing starts when a client is built. The first call starts, under a lock,
+    :func:`anyio.from_thread.start_blocking_portal` (an asyncio loop in a daemon thread) and one
+    long-lived *dispatcher* task on it. The dispatcher enters the async client on the portal's
+    loop (the equivalent of ``portal.wrap_async_context_manager``: ``__aenter__`` and
+    ``__aexit__`` both run in that task), opens a task group for the calls, and waits.
+    ``close()`` stops taking calls, lets the running ones finish, closes the iterators still
+    open, exits the async client (closing its session) on its loop, and stops the portal,
+    joining its thread.
+
+Calls
+    ``runtime.call(fn, *args)`` runs ``fn(*args)`` on the loop (awaiting it when it returns an
+    awaitable) and blocks the calling thread on a ``concurrent.futures.Future``. The hand-off is
+    one ``loop.call_soon_threadsafe`` that starts the call in the dispatcher's task group, then
+    ``Future.result()``: one wake-up each way. (``portal.start_task_soon`` first waits for the
+    loop to spawn the task and only then returns the future, a second round trip per call;
+    see ``benchmarks/sync_overhead.py``.) Each call runs in its own cancel scope, as
+    ``start_task_soon`` does: cancelling the future cancels the call. Any number of threads can
+    call at once; their calls run concurrently on the one loop.
+
+Ctrl-C
+    A ``KeyboardInterrupt`` (or any ``BaseException``) raised in the waiting thread cancels the
+    future, which cancels the call's task on the loop (the request is aborted, its connection
+    dropped), and is re-raised.
+
+On an event loop's thread
+    Called from the portal's own loop thread (an ``on_progress`` callback calling the client
+    back), a call would wait for the loop it is blocking: it raises ``RuntimeError`` at once
+    instead, as anyio's portal does. Called from the thread of some OTHER running loop (a
+    Jupyter cell, a coroutine), the call works and blocks that thread, and so that loop,
+    until it returns, like any blocking I/O (``requests``) would; the work itself runs on the
+    portal's own loop, so nothing deadlocks. Async code should use ``AsyncBigMind``.
+
+Fork
+    ``os.register_at_fork(after_in_child=...)`` walks the live runners (a ``WeakSet``) in the
+    child and drops each started runtime without touching it: the portal thread does not
+    exist in the child, and the parent's sockets must not be closed or written from there (a
+    TLS close-notify would land in the parent's stream). The dropped runtime, with its
+    session, is kept referenced for the child's lifetime so no finalizer ever runs on it. The
+    next call in the child builds a fresh async client on a fresh portal. A process-id check
+    on each start catches a fork that bypassed the hook.
+
+Interpreter exit
+    An ``atexit`` hook closes every live runner, cancelling calls still running on daemon
+    threads and waiting a bounded time, so an unclosed client neither hangs the exit nor
+    prints tracebacks. A client that is garbage-collected unclosed is closed the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import contextvars
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from inspect import isawaitable
+from typing import Any, Generic, Protocol, TypeVar, cast
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+__all__ = ["AsyncClient", "PortalRunner", "Runtime"]
+
+T = TypeVar("T")
+
+#: Seconds the exit hook waits for each step of closing a client.
+EXIT_TIMEOUT = 5.0
+
+_CLOSED_MESSAGE = "this BigMind client is closed; create a new one"
+_LOOP_THREAD_MESSAGE = (
+    "a BigMind (sync) client was called from its own event loop thread (for example from an "
+    "on_progress callback), which would deadlock; call it from another thread, or use "
+    "AsyncBigMind in async code"
+)
+_FORKED_MESSAGE = "this iteration was started before os.fork(); start a new one in this process"
+
+
+class AsyncClient(Protocol):
+    """What the runner needs of the async client: an async context manager."""
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any: ...
+
+
+C = TypeVar("C", bound=AsyncClient)
+
+
+class _Done:
+    """Marks the end of a bridged async iterator."""
+
+
+_DONE = _Done()
+
+
+async def _step(iterator: AsyncIterator[T]) -> T | _Done:
+    try:
+        return await iterator.__anext__()
+    except StopAsyncIteration:
+        return _DONE
+
+
+async def _aclose(iterator: AsyncIterator[Any]) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()
+
+
+class Runtime(Generic[C]):
+    """One started portal in one process: its loop thread, the dispatcher and the client."""
+
+    loop: asyncio.AbstractEventLoop
+    loop_thread_id: int
+    thread: threading.Thread
+    _tg: TaskGroup
+    _context: contextvars.Context
+    _stop: anyio.Event
+
+    def __init__(self, client: C, *, name: str) -> None:
+        self.pid = os.getpid()
+        self.client = client
+        self.accepting = False
+        #: Set in a forked child: this runtime belongs to the parent; never touch it.
+        self.stale = False
+        #: Calls running on the loop now (read by tests).
+        self.in_flight = 0
+        self._cancel_on_stop = False
+        self._iterators: set[AsyncIterator[Any]] = set()
+        self.loop_thread_id = -1
+        self._portal_cm: AbstractContextManager[BlockingPortal] = start_blocking_portal(name=name)
+        self.portal = self._portal_cm.__enter__()
+        try:
+            self._served, _ = self.portal.start_task(self._serve, name="bigmind-dispatcher")
+        except BaseException:
+            self._portal_cm.__exit__(None, None, None)
+            raise
+        self.accepting = True
+
+    # -- on the loop ---------------------------------------------------------------------------
+
+    async def _serve(self, *, task_status: TaskStatus[None]) -> None:
+        client = self.client
+        await client.__aenter__()
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                self._context = contextvars.copy_context()
+                self._stop = anyio.Event()
+                self.loop = asyncio.get_running_loop()
+                self.loop_thread_id = threading.get_ident()
+                self.thread = threading.current_thread()
+                task_status.started()
+                await self._stop.wait()
+                if self._cancel_on_stop:
+                    tg.cancel_scope.cancel("the BigMind client is closing")
+        finally:
+            self.accepting = False
+            with anyio.CancelScope(shield=True):
+                for iterator in list(self._iterators):
+                    with contextlib.suppress(Exception):
+                        await _aclose(iterator)
+                self._iterators.clear()
+                await client.__aexit__(None, None, None)
+
+    def _spawn(
+        self, fn: Callable[..., Awaitable[T] | T], args: tuple[Any, ...], future: Future[T]
+    ) -> None:
+        if future.cancelled():
+            return
+        try:
+            self._tg.start_soon(self._run, fn, args, future)
+        except RuntimeError:  # the task group has closed: the client is closing
+            if future.set_running_or_notify_cancel():
+                future.set_exception(RuntimeError(_CLOSED_MESSAGE))
+
+    async def _run(
+        self, fn: Callable[..., Awaitable[T] | T], args: tuple[Any, ...], future: Future[T]
+    ) -> None:
+        if future.cancelled():
+            return
+        loop = self.loop
+        self.in_flight += 1
+
+        def on_done(done: Future[T]) -> None:
+            # Runs in the thread that cancelled the future (or on the loop, when it completes).
+            if done.cancelled():
+                with contextlib.suppress(RuntimeError):  # the loop is gone
+                    loop.call_soon_threadsafe(scope.cancel)
+
+        try:
+            with anyio.CancelScope() as scope:
+                future.add_done_callback(on_done)
+                result = fn(*args)
+                if isawaitable(result):
+                    result = await result
+        except anyio.get_cancelled_exc_class():
+            # Cancelled from outside (the client closing with cancel=True): tell the caller.
+            if future.set_running_or_notify_cancel():
+                future.set_exception(RuntimeError("the BigMind client closed during this call"))
+            raise
+        except BaseException as exc:
+            if future.set_running_or_notify_cancel():
+                future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            # When the caller cancelled, the scope swallowed it and the future is done already.
+            if future.set_running_or_notify_cancel():
+                future.set_result(cast(T, result))
+        finally:
+            self.in_flight -= 1
+
+    async def _open(self, open_: Callable[[C], AsyncIterator[T]]) -> AsyncIterator[T]:
+        iterator = aiter(open_(self.client))
+        self._iterators.add(iterator)
+        return iterator
+
+    async def _step_tracked(self, iterator: AsyncIterator[T]) -> T | _Done:
+        try:
+            item = await _step(iterator)
+        except BaseException:
+            self._iterators.discard(iterator)
+            raise
+        if item is _DONE:
+            self._iterators.discard(iterator)
+        return item
+
+    async def _close_tracked(self, iterator: AsyncIterator[Any]) -> None:
+        self._iterators.discard(iterator)
+        await _aclose(iterator)
+
+    # -- from other threads --------------------------------------------------------------------
+
+    def on_loop_thread(self) -> bool:
+        """Whether the current thread is this portal's event loop thread."""
+        return threading.get_ident() == self.loop_thread_id
+
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Await ``fn(*args)`` on the loop and wait for its result in this thread."""
+        return cast(T, self._wait(fn, args))
+
+    def call_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run plain ``fn(*args)`` on the loop and wait for its result in this thread."""
+        return cast(T, self._wait(fn, args))
+
+    def _wait(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        if threading.get_ident() == self.loop_thread_id:
+            raise RuntimeError(_LOOP_THREAD_MESSAGE)
+        if not self.accepting or self.pid != os.getpid():
+            stale = self.stale or self.pid != os.getpid()
+            raise RuntimeError(_FORKED_MESSAGE if stale else _CLOSED_MESSAGE)
+        future: Future[Any] = Future()
+        try:
+            self.loop.call_soon_threadsafe(self._spawn, fn, args, future, context=self._context)
+            return future.result()
+        except BaseException:
+            # KeyboardInterrupt while waiting (or any exception raised here): cancel the task.
+            # A no-op when the future already holds the call's own result or error.
+            future.cancel()
+            raise
+
+    def iterate(self, open_: Callable[[C], AsyncIterator[T]]) -> Generator[T, None, None]:
+        """A plain iterator over ``open_(client)``, stepped on the loop one item at a time.
+
+        Abandoning it (``break``, ``close()``, garbage collection) closes the async iterator
+        on the loop, so its generator's ``finally`` blocks and connections are released.
+        """
+        iterator = self.call(self._open, open_)
+        try:
+            while True:
+                item = self.call(self._step_tracked, iterator)
+                if isinstance(item, _Done):
+                    return
+                yield item
+        finally:
+            self._close_abandoned(iterator)
+
+    def _close_abandoned(self, iterator: AsyncIterator[Any]) -> None:
+        if iterator not in self._iterators or not self.accepting:
+            return  # finished, or the runtime is closed / belongs to a parent process
+        if self.on_loop_thread():
+            # Garbage-collected on the loop thread itself: cannot block here, so schedule it.
+            done: Future[None] = Future()
+            self.loop.call_soon(
+                self._spawn, self._close_tracked, (iterator,), done, context=self._context
+            )
+            return
+        with contextlib.suppress(Exception):
+            self.call(self._close_tracked, iterator)
+
+    def shutdown(self, *, cancel: bool = False, timeout: float | None = None) -> None:
+        """Stop taking calls, finish (or cancel) the running ones, exit the client, stop."""
+        if self.on_loop_thread():
+            raise RuntimeError(_LOOP_THREAD_MESSAGE.replace("called", "closed"))
+        self.accepting = False
+        self._cancel_on_stop = cancel
+        try:
+            with contextlib.suppress(RuntimeError):  # the loop is gone already
+                self.loop.call_soon_threadsafe(self._stop.set, context=self._context)
+            with contextlib.suppress(Exception):
+                self._served.result(timeout)
+        finally:
+            self._stop_portal(timeout)
+
+    def _stop_portal(self, timeout: float | None) -> None:
+        if timeout is None:
+            self._portal_cm.__exit__(None, None, None)
+            return
+        # Bounded (interpreter exit): stop the portal, give its thread ``timeout`` to end.
+        with contextlib.suppress(Exception):
+            self.portal.start_task_soon(self.portal.stop, True).result(timeout)
+        thread = getattr(self, "thread", None)
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                return
+        with contextlib.suppress(Exception):
+            self._portal_cm.__exit__(None, None, None)
+
+
+#: Every runner not closed yet, for the fork and exit hooks.
+_LIVE: weakref.WeakSet[PortalRunner[Any]] = weakref.WeakSet()
+#: Runtimes inherited from a parent process: kept so that nothing ever finalizes them here.
+_ORPHANS: list[Any] = []
+
+
+class PortalRunner(Generic[C]):
+    """Starts a :class:`Runtime` on first use, once per process, and closes it.
+
+    Args:
+        factory: Builds a fresh async client (used after a fork, or when ``first`` is None).
+        first: An async client already built (not entered), used by the first runtime.
+        name: The portal thread's name.
+    """
+
+    def __init__(self, factory: Callable[[], C], *, first: C | None = None, name: str) -> None:
+        self._factory = factory
+        self._client = first
+        self._name = name
+        self._runtime: Runtime[C] | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._pid = os.getpid()
+        _LIVE.add(self)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` ran."""
+        return self._closed
+
+    def runtime(self) -> Runtime[C]:
+        """The running runtime of this process, started now if needed."""
+        rt = self._runtime
+        if rt is not None and rt.accepting and rt.pid == os.getpid():
+            return rt
+        return self._start()
+
+    def client(self) -> C:
+        """The async client calls go to now (built if needed, but not started)."""
+        self._check_pid()
+        rt = self._runtime
+        if rt is not None:
+            return rt.client
+        with self._lock:
+            if self._client is None:
+                self._client = self._factory()
+            return self._client
+
+    def _check_pid(self) -> None:
+        if self._pid != os.getpid():  # a fork the at-fork hook did not see
+            self.after_fork()
+
+    def _start(self) -> Runtime[C]:
+        self._check_pid()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(_CLOSED_MESSAGE)
+            rt = self._runtime
+            if rt is None or not rt.accepting:
+                client = self._client if self._client is not None else self._factory()
+                self._client = None
+                rt = Runtime(client, name=self._name)
+                self._runtime = rt
+            return rt
+
+    def close(self, *, cancel: bool = False, timeout: float | None = None) -> None:
+        """Close the client and stop the portal (idempotent)."""
+        self._check_pid()
+        rt = self._runtime
+        if rt is not None and rt.on_loop_thread():
+            raise RuntimeError(_LOOP_THREAD_MESSAGE.replace("called", "closed"))
+        with self._lock:
+            self._closed = True
+            rt, self._runtime = self._runtime, None
+            self._client = None  # never entered: it has no session to close
+        _LIVE.discard(self)
+        if rt is not None:
+            rt.shutdown(cancel=cancel, timeout=timeout)
+
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's runtime and client without touching them."""
+        self._pid = os.getpid()
+        self._lock = threading.Lock()  # the parent's may have been held by another thread
+        rt, self._runtime = self._runtime, None
+        if rt is not None:
+            rt.stale = True
+            rt.accepting = False
+            _ORPHANS.append(rt)
+        elif self._client is not None:
+            # Built but never entered in the parent: no session, yet drop it all the same.
+            _ORPHANS.append(self._client)
+            self._client = None
+
+
+def _after_fork_in_child() -> None:
+    for runner in list(_LIVE):
+        runner.after_fork()
+
+
+def _close_all_at_exit() -> None:
+    for runner in list(_LIVE):
+        with contextlib.suppress(Exception):
+            runner.close(cancel=True, timeout=EXIT_TIMEOUT)
+
+
+def release(runner: PortalRunner[Any]) -> None:
+    """Close ``runner`` from a finalizer: quietly, and never blocking its own loop thread."""
+    rt = runner._runtime
+    if rt is not None and rt.accepting and rt.on_loop_thread():
+        threading.Thread(
+            target=release, args=(runner,), name="bigmind-release", daemon=True
+        ).start()
+        return
+    with contextlib.suppress(Exception):
+        runner.close(cancel=True, timeout=EXIT_TIMEOUT)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_close_all_at_exit)
