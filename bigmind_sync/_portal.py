@@ -202,15 +202,17 @@ class Runtime(Generic[C]):
                 if isawaitable(result):
                     result = await result
         except anyio.get_cancelled_exc_class():
-            # Cancelled from outside (the client closing with cancel=True): tell the caller.
-            if future.set_running_or_notify_cancel():
-                future.set_exception(RuntimeError("the BigMind client closed during this call"))
+            # Cancelled from outside. By the exit hook (``cancel=True``), the thread still
+            # waiting is a daemon thread at interpreter exit: it is left waiting, as daemon
+            # threads are, rather than woken with an error (a traceback in the exit's output).
+            if not self._cancel_on_stop and future.set_running_or_notify_cancel():
+                future.set_exception(RuntimeError("the call was cancelled on the client's loop"))
             raise
         except BaseException as exc:
+            # Delivered to the caller only: a KeyboardInterrupt or SystemExit raised inside one
+            # call (by a callback) must not tear down the loop every other call runs on.
             if future.set_running_or_notify_cancel():
                 future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
         else:
             # When the caller cancelled, the scope swallowed it and the future is done already.
             if future.set_running_or_notify_cancel():

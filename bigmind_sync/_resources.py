@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Generator, Iterable
+from collections.abc import AsyncIterable, Callable, Generator, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bigmind_async import (
     APIResponse,
@@ -137,11 +137,11 @@ class Reports(_Resource):
     @mirrors(AsyncReports.attach_many)
     def attach_many(
         self,
-        jobs: Iterable[AttachJob],
+        jobs: Iterable[AttachJob] | AsyncIterable[AttachJob],
         *,
         concurrency: int = 8,
         journal: str | os.PathLike[str] | None = None,
-        on_progress: Any = None,
+        on_progress: Callable[[AttachOutcome], object] | None = None,
     ) -> Generator[AttachOutcome, None, None]:
         return self._client._iterate(
             lambda c: c.reports.attach_many(
