@@ -83,7 +83,8 @@ class AsyncBigMind:
         max_retries: Retries after the first attempt (see the reliability rules).
         rate_limit: Requests per minute this client sends, retries included (default 120, the
             API's limit); ``None`` turns the client-side limiter off.
-        rate_limit_burst: Requests the limiter lets out at once (default: ``rate_limit``).
+        rate_limit_burst: Requests the limiter lets out at once (default: one second's worth,
+            1 to 4); the pace then keeps every 60 s window under ``rate_limit``.
         connection_limit: Size of the connection pool.
         ssl: An ``ssl.SSLContext`` (custom CA bundle) or ``False`` (no verification: tests only).
         trust_env: Take proxies (``HTTPS_PROXY``...) and ``.netrc`` from the environment.

@@ -1,9 +1,20 @@
 """The client-side rate limiter: one budget for every request a client sends, retries included.
 
-A token bucket holding ``burst`` tokens (default: the per-minute rate, the way the API
-counts), refilled at ``rate / 60`` tokens a second. Every attempt of every call, and every
-reconcile listing, takes one token first; so do the re-sends the HTTP library makes on its own
-(counted after the fact with :meth:`RateLimiter.charge`).
+An evenly paced token bucket: it holds ``burst`` tokens and refills at a pace chosen so that
+NO 60-second window ever sees more than ``rate`` requests, whatever way the server counts
+(fixed window, sliding window, or a token bucket with a small burst):
+
+- ``burst`` defaults to one second's worth of the rate, at least 1 and at most 4 (2 at the
+  API's 120/min): enough for a short interactive sequence, never a minute's budget at once
+  (a fresh client that sent 120 requests in its first second would trip any server whose
+  bucket is smaller than a whole minute, and a sliding window would see up to 240 in 60 s).
+- the refill is ``(rate - burst) / 60`` tokens a second, less a 1% margin, so a window that
+  starts with a full burst still ends under ``rate``. At 120/min with the default burst that is
+  97% of the nominal rate in the long run; at 600/min, 98%.
+
+Every attempt of every call, and every reconcile listing, takes one token first; so do the
+re-sends the HTTP library makes on its own (counted after the fact with
+:meth:`RateLimiter.charge`).
 
 Waiters are served first come, first served: a caller reserves its slot at once (the bucket
 may go negative) and then sleeps until that slot, so no lock is held while sleeping and the
@@ -11,8 +22,8 @@ wait is known up front (a call whose deadline cannot cover it fails at once).
 
 The server's own bucket starts counting when our first request ARRIVES, which is later than
 when we sent it; so the client's bucket does not refill until the first answer is back
-(:meth:`RateLimiter.note_answer`), and refills 1% slower than the nominal rate. Its timeline then
-always trails the server's, whatever the network latency.
+(:meth:`RateLimiter.note_answer`). Its timeline then always trails the server's, whatever the
+network latency.
 
 When the server still answers 429, :meth:`RateLimiter.pause` stops everyone until its
 ``Retry-After`` has passed and halves the burst (never below 1): the server's count evidently
@@ -29,6 +40,20 @@ from collections.abc import Awaitable, Callable
 __all__ = ["DeadlineTooShort", "RateLimiter"]
 
 _SAFETY = 0.99  # refill 1% slower than the server, so network jitter never puts us ahead
+_MAX_DEFAULT_BURST = 4.0
+_EPSILON = 1e-9
+
+
+def default_burst(rate: float | None) -> float:
+    """One second's worth of ``rate`` (requests/minute), at least 1 and at most 4."""
+    if rate is None:
+        return 1.0
+    return max(1.0, min(_MAX_DEFAULT_BURST, float(int(rate / 60))))
+
+
+def refill_per_second(rate: float, burst: float) -> float:
+    """Tokens a second such that ``burst`` plus a minute's refill stays under ``rate``."""
+    return max(rate - burst, rate / 2) / 60.0 * _SAFETY
 
 
 class DeadlineTooShort(Exception):
@@ -65,8 +90,8 @@ class RateLimiter:
         if burst is not None and burst < 1:
             raise ValueError("rate_limit_burst must be at least 1")
         self.rate = rate
-        self.burst = float(burst if burst is not None else (rate if rate is not None else 1))
-        self._per_second = rate / 60.0 * _SAFETY if rate is not None else 0.0
+        self.burst = float(burst if burst is not None else default_burst(rate))
+        self._per_second = refill_per_second(rate, self.burst) if rate is not None else 0.0
         self._clock = clock
         self._sleep = sleep
         self._credit = self.burst
@@ -100,7 +125,7 @@ class RateLimiter:
             return max(0.0, pause)
         self._refill(now)
         deficit = ticket - self._credit
-        if deficit <= 0:
+        if deficit <= _EPSILON:  # float residue must not turn into endless tiny sleeps
             return max(0.0, pause)
         if not self._answered:
             return None

@@ -34,8 +34,32 @@ class TestTokenBucket:
         limiter.note_answer()
         for _ in range(4):
             await limiter.acquire()
-        assert [0.505, 0.505] == [round(s, 3) for s in t.sleeps]  # 1% safety margin
+        spacing = 60 / (118 * 0.99)  # (rate - burst) a minute, less the 1% margin
+        assert [round(spacing, 6)] * 2 == [round(s, 6) for s in t.sleeps]
         assert 4 == limiter.acquired
+
+    @pytest.mark.parametrize(
+        ("rate", "expected"), [(30, 1.0), (60, 1.0), (120, 2.0), (600, 4.0), (6000, 4.0)]
+    )
+    def test_default_burst_is_one_second_of_rate(self, rate: float, expected: float) -> None:
+        """The default burst is a second's worth of the rate, 1 to 4: never a minute's."""
+        assert expected == RateLimiter(rate).burst
+
+    @pytest.mark.parametrize(("rate", "burst"), [(120, None), (600, None), (60, 1), (120, 10)])
+    async def test_no_minute_window_exceeds_the_rate(
+        self, rate: float, burst: float | None
+    ) -> None:
+        """However a server counts, no 60 s window sees more than ``rate`` requests."""
+        t = FakeTime()
+        limiter = RateLimiter(rate, burst, clock=t.clock, sleep=t.sleep)
+        sent: list[float] = []
+        for _ in range(int(rate * 3)):
+            await limiter.acquire()
+            sent.append(t.now)
+            limiter.note_answer()
+        busiest = max(sum(1 for when in sent if start <= when < start + 60) for start in sent)
+        assert busiest <= rate
+        assert busiest >= rate * 0.95  # and the budget is used, not wasted
 
     async def test_first_come_first_served(self) -> None:
         """Concurrent waiters go in the order they asked."""
@@ -79,7 +103,7 @@ class TestTokenBucket:
         limiter.note_answer()
         limiter.charge(1)
         await limiter.acquire()
-        assert ([1.01], 2) == ([round(s, 2) for s in t.sleeps], limiter.acquired)
+        assert ([1.03], 2) == ([round(s, 2) for s in t.sleeps], limiter.acquired)
 
     async def test_no_refill_before_the_first_answer(self) -> None:
         """Past the burst, callers wait for the first answer (the server's clock start)."""
@@ -92,7 +116,7 @@ class TestTokenBucket:
         assert not second.done()
         limiter.note_answer()
         await second
-        assert [1.01] == [round(s, 2) for s in t.sleeps]
+        assert [1.03] == [round(s, 2) for s in t.sleeps]
 
 
 class TestClientBudget:
