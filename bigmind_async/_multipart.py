@@ -4,15 +4,17 @@
 (the type check) and, for a small file, its whole content. :class:`MultipartBody` then makes a
 fresh stream for every attempt, so a retry never re-sends an exhausted iterator:
 
-- a path is opened again with aiofiles and read in :data:`CHUNK_SIZE` chunks (a 25 MiB report
-  never sits in memory whole); a file of at most one chunk was read whole by
+- a path is opened again and read in :data:`CHUNK_SIZE` buffers (a 25 MiB report never sits
+  in memory whole), from the page cache without a thread hop where the OS allows it (see
+  :func:`_path_chunks`); a file of at most :data:`SMALL_FILE_BYTES` was read whole by
   :func:`prepare_upload` in one worker-thread call and is sent from memory;
 - bytes are sent from memory, sliced without copying;
 - a binary file object is rewound to where it started and read in chunks.
 
-The stream hashes the file as it goes (for reconciling an ambiguous failure) and records
-whether it handed out its last byte: a request whose body did not all go out cannot have
-created a report on the server.
+The stream records whether it handed out its last byte: a request whose body did not all go
+out cannot have created a report on the server. It does not hash: the SHA-256 that reconciling
+an ambiguous failure compares is computed then, by :meth:`Upload.digest` (hashing every 25 MiB
+upload on the loop's thread cost more CPU than sending it).
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import IO, Any
-
-import aiofiles
 
 from bigmind_async._validation import (
     MAX_REPORT_BYTES,
@@ -46,11 +46,12 @@ __all__ = [
     "prepare_upload",
 ]
 
-#: Bytes per read and per write when streaming. Measured by benchmarks/upload_memory.py: 32 KiB
-#: streams a 25 MiB report at full loopback speed with well under 1 MiB of RSS growth, and 32
-#: concurrent ones in about 8 MiB (64 KiB gave ~11 MiB, 256 KiB ~25 MiB: each connection
-#: buffers about two chunks).
-CHUNK_SIZE = 32 * 1024
+#: Bytes per read and per write when streaming. Measured by ``python -m benchmarks`` (32
+#: concurrent 25 MiB uploads, a loopback sink, page-cache reads): 32 KiB gave 1.18 GB/s and
+#: 2.7 MiB of RSS growth, 64 KiB 1.32 GB/s and 4.5 MiB, 128 KiB 1.52 GB/s and 5.7 MiB; read on
+#: worker threads (tmpfs, cold files), 128 KiB grows ~9 MiB. 64 KiB keeps both paths well
+#: inside the 12 MiB budget.
+CHUNK_SIZE = 64 * 1024
 #: A file up to this size is read whole in ONE worker-thread call and sent as one buffer: no
 #: per-chunk thread hops for the common small report.
 SMALL_FILE_BYTES = 256 * 1024
@@ -65,8 +66,8 @@ class Upload:
         file_name: The name sent in the part's ``filename``.
         kind: ``pdf``, ``doc``, ``docx`` or ``txt``.
         size: Bytes in the file.
-        sha256: Hex digest, once known (at once for small files, after the first full send
-            otherwise).
+        sha256: Hex digest, once known (at once for small files; for others once
+            :meth:`digest` has computed it).
     """
 
     __slots__ = ("_data", "_fileobj", "_path", "_start", "file_name", "kind", "sha256", "size")
@@ -107,16 +108,8 @@ class Upload:
             for offset in range(0, len(view), CHUNK_SIZE):
                 yield view[offset : offset + CHUNK_SIZE]
         elif self._path is not None:
-            async with aiofiles.open(self._path, "rb") as handle:
-                remaining = self.size
-                while remaining > 0:
-                    chunk = await handle.read(min(CHUNK_SIZE, remaining))
-                    if not chunk:
-                        raise ValidationError(
-                            f"file: {self._path} shrank while it was being sent", status=None
-                        )
-                    remaining -= len(chunk)
-                    yield chunk
+            async for view in _path_chunks(self._path, self.size):
+                yield view
         else:
             fileobj = self._fileobj
             assert fileobj is not None
@@ -126,7 +119,7 @@ class Upload:
             remaining = self.size
             while remaining > 0:
                 want = min(CHUNK_SIZE, remaining)
-                chunk = (
+                chunk: bytes = (
                     fileobj.read(want)
                     if in_memory
                     else await loop.run_in_executor(None, fileobj.read, want)
@@ -135,6 +128,100 @@ class Upload:
                     raise ValidationError("file: the file object ended early", status=None)
                 remaining -= len(chunk)
                 yield chunk
+
+    async def digest(self) -> str:
+        """The file's SHA-256 (hex), computed on first use, on a worker thread.
+
+        Streaming does not hash: only reconciling an ambiguous attach needs the digest, so a
+        successful upload never pays for it.
+        """
+        if self.sha256 is None:
+            self.sha256 = await asyncio.get_running_loop().run_in_executor(None, self._hash)
+        return self.sha256
+
+    def _hash(self) -> str:
+        digest = hashlib.sha256()
+        if self._data is not None:
+            digest.update(self._data)
+        elif self._path is not None:
+            with open(self._path, "rb", buffering=0) as handle:
+                remaining = self.size
+                while remaining > 0:
+                    block = handle.read(min(_HASH_BLOCK, remaining))
+                    if not block:
+                        break
+                    digest.update(block)
+                    remaining -= len(block)
+        else:
+            fileobj = self._fileobj
+            assert fileobj is not None
+            fileobj.seek(self._start)
+            remaining = self.size
+            while remaining > 0:
+                block = fileobj.read(min(_HASH_BLOCK, remaining))
+                if not block:
+                    break
+                digest.update(block)
+                remaining -= len(block)
+        return digest.hexdigest()
+
+
+#: ``os.preadv`` flag: fail with EAGAIN instead of waiting for the disk (Linux >= 4.14).
+_RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None
+_HASH_BLOCK = 1024 * 1024
+
+
+def _open_raw(path: str) -> io.FileIO:
+    return io.FileIO(path, "rb")
+
+
+def _read_at(handle: io.FileIO, view: memoryview, offset: int) -> int:
+    handle.seek(offset)
+    return handle.readinto(view) or 0
+
+
+async def _path_chunks(path: str, size: int) -> AsyncIterator[memoryview]:
+    """``size`` bytes of the file at ``path``, in :data:`CHUNK_SIZE` buffers.
+
+    Each buffer is a fresh ``bytearray`` allocated here, in the loop's thread, and handed out
+    as a ``memoryview`` (aiohttp slices it to the Content-Length: a bytes or bytearray slice
+    would be a copy). Where the OS allows it (Linux ``preadv`` with ``RWF_NOWAIT``), a buffer
+    is filled in the loop's thread straight from the page cache, which cannot block: no thread
+    hop per chunk, which is where a chunked upload spends its time. When the bytes are not
+    cached yet (EAGAIN), or the file system does not support the flag (tmpfs...), the read
+    runs on a worker thread instead, as any blocking read must.
+    """
+    loop = asyncio.get_running_loop()
+    handle = await loop.run_in_executor(None, _open_raw, path)
+    nowait = _RWF_NOWAIT
+    try:
+        offset = 0
+        while offset < size:
+            buf = bytearray(min(CHUNK_SIZE, size - offset))
+            view = memoryview(buf)
+            filled = 0
+            while filled < len(buf):
+                got: int | None = None
+                if nowait is not None:
+                    try:
+                        got = os.preadv(handle.fileno(), [view[filled:]], offset + filled, nowait)
+                    except BlockingIOError:
+                        got = None  # not in the page cache: read on a thread
+                    except OSError:
+                        nowait = None  # EOPNOTSUPP / EINVAL: this file system cannot do it
+                if got is None:
+                    got = await loop.run_in_executor(
+                        None, _read_at, handle, view[filled:], offset + filled
+                    )
+                if got == 0:
+                    raise ValidationError(
+                        f"file: {path} shrank while it was being sent", status=None
+                    )
+                filled += got
+            offset += filled
+            yield view
+    finally:
+        handle.close()
 
 
 async def prepare_upload(file: Any, *, filename: str | None, argument: str = "file") -> Upload:
@@ -316,7 +403,6 @@ class MultipartBody:
     async def _stream(self) -> AsyncIterator[bytes | memoryview]:
         upload = self.upload
         total = upload.size
-        hasher = hashlib.sha256() if upload.sha256 is None else None
         progress = self._on_progress
         sent = 0
         if upload._data is not None and total <= SMALL_FILE_BYTES:
@@ -328,13 +414,9 @@ class MultipartBody:
             return
         yield self._head
         async for chunk in upload.chunks():
-            if hasher is not None:
-                hasher.update(chunk)
             yield chunk
             sent += len(chunk)
             if progress is not None:
                 progress(sent, total)
-        if hasher is not None and sent == total:
-            upload.sha256 = hasher.hexdigest()
         yield self._tail
         self.complete = True

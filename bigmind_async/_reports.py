@@ -239,6 +239,7 @@ class AsyncReportsRaw(Resource):
         options = self._options
 
         async def reconcile(deadline: Deadline) -> Report | None:
+            await upload.digest()  # hashed only now: a clean upload never pays for it
             fingerprint = UploadFingerprint.of(upload, title=clean_title, report_type=kind)
             return await reconcile_attach(
                 core, customer_id, study_uid, fingerprint, options, deadline

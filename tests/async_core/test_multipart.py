@@ -55,7 +55,20 @@ class TestBody:
             "reportType": (None, b"lab"),
             "file": ("r.pdf", PDF),
         } == parts
-        assert hashlib.sha256(PDF).hexdigest() == upload.sha256
+        assert hashlib.sha256(PDF).hexdigest() == await upload.digest()
+
+    @pytest.mark.parametrize("source", ["path", "bytes", "fileobj"])
+    async def test_digest_is_computed_on_demand(self, source: str, tmp_path: Path) -> None:
+        """Sending a file bigger than one buffer does not hash it; digest() does, once."""
+        path = tmp_path / "r.pdf"
+        _write(path, PDF)
+        file = {"path": path, "bytes": PDF, "fileobj": io.BytesIO(PDF)}[source]
+        upload = await prepare_upload(file, filename=None if source == "path" else "r.pdf")
+        await _collect(MultipartBody(upload, []))
+        assert None is upload.sha256
+        expected = hashlib.sha256(PDF).hexdigest()
+        assert expected == await upload.digest()
+        assert expected == upload.sha256
 
     async def test_progress_is_incremental(self) -> None:
         """on_progress sees growing counts ending at the total."""
@@ -89,3 +102,66 @@ class TestBody:
 
         with pytest.raises(ValidationError, match="binary"):
             await prepare_upload(io.StringIO("x"), filename="a.txt")
+
+
+class TestPathReads:
+    """A path is read in CHUNK_SIZE buffers: from the page cache in the loop's thread where the
+    OS allows it, on a worker thread when that would block or is not supported."""
+
+    async def _chunks(self, path: Path) -> list[bytes]:
+        upload = await prepare_upload(path, filename=None)
+        return [bytes(chunk) async for chunk in upload.chunks()]
+
+    async def test_chunks_are_whole_buffers(self, tmp_path: Path) -> None:
+        """Every buffer but the last is CHUNK_SIZE bytes; together they are the file."""
+        path = tmp_path / "r.pdf"
+        _write(path, PDF)
+        chunks = await self._chunks(path)
+        assert PDF == b"".join(chunks)
+        assert {CHUNK_SIZE} == {len(c) for c in chunks[:-1]}
+
+    @pytest.mark.parametrize(
+        "failure", [BlockingIOError(11, "EAGAIN"), OSError(95, "EOPNOTSUPP"), None]
+    )
+    async def test_falls_back_to_a_thread(
+        self, failure: OSError | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """EAGAIN (not cached), EOPNOTSUPP (tmpfs) or no RWF_NOWAIT at all: same bytes, read on
+        a worker thread."""
+        import bigmind_async._multipart as multipart
+
+        path = tmp_path / "r.pdf"
+        _write(path, PDF)
+        calls: list[int] = []
+
+        def preadv(fd: int, buffers: list[memoryview], offset: int, flags: int = 0) -> int:
+            calls.append(offset)
+            assert failure is not None
+            raise failure
+
+        monkeypatch.setattr(multipart.os, "preadv", preadv, raising=False)
+        if failure is None:
+            monkeypatch.setattr(multipart, "_RWF_NOWAIT", None)
+        else:
+            monkeypatch.setattr(multipart, "_RWF_NOWAIT", 8)
+        assert PDF == b"".join(await self._chunks(path))
+        if isinstance(failure, BlockingIOError):
+            assert len(calls) == -(-len(PDF) // CHUNK_SIZE)  # tried again for every buffer
+        elif failure is not None:
+            assert 1 == len(calls)  # not supported: never tried again for this file
+        else:
+            assert [] == calls
+
+    async def test_file_that_shrinks_is_an_error(self, tmp_path: Path) -> None:
+        """A file cut short while it is being sent raises ValidationError, never sends short."""
+        from bigmind_async import ValidationError
+
+        path = tmp_path / "r.pdf"
+        _write(path, PDF)
+        upload = await prepare_upload(path, filename=None)
+        stream = upload.chunks()
+        await stream.__anext__()
+        path.write_bytes(PDF[: CHUNK_SIZE + 10])
+        with pytest.raises(ValidationError, match="shrank"):
+            async for _chunk in stream:
+                pass
