@@ -1,0 +1,508 @@
+"""One client stack in its own process: ``python -m benchmarks._worker``.
+
+The harness starts one worker per stack (a fresh interpreter, so stacks never share a heap,
+a loop or a connection pool) and sends it JSON commands on stdin, one per line; each answer is
+one JSON line on stdout. Imports happen before any timing.
+
+Commands (``op``):
+
+- ``upload``: ``count`` uploads of ``path`` at ``concurrency`` with ``stack``; returns the
+  seconds they took, the uploads that got HTTP 201 and the CPU seconds the client spent
+  (this process plus its children: curl).
+- ``memory``: warm the stack up, take RSS as the baseline, then run ``count`` uploads of
+  ``path`` at once while a thread samples RSS every 2 ms; returns the peak growth in bytes.
+- ``list``: walk every study of the customer at ``limit`` per page; returns items and seconds.
+- ``calls``: ``count`` sequential ``studies.get`` calls; returns seconds per call.
+
+Stacks: ``bigmind_async``, ``bigmind_sync``, ``aiohttp`` (FormData with an open file, a fresh
+file object per request), ``httpx`` (``AsyncClient``, ``files=``), ``requests`` (a thread pool,
+one ``Session`` per thread, ``files=``) and ``curl`` (one ``curl -F file=@path`` process per
+upload, as the API docs show).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+FIELDS = (("reportType", "other"), ("isPrimary", "false"), ("silent", "false"))
+MIME = "application/pdf"
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss() -> int:
+    """This process's resident set size, in bytes (from /proc: no psutil overhead)."""
+    with open("/proc/self/statm", "rb") as handle:
+        return int(handle.read().split()[1]) * _PAGE
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its reaped children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def attach_url(server: dict[str, Any]) -> str:
+    study = f"{server['base_url']}/customers/{server['customer']}/dicom-studies/{server['study']}"
+    return study + "/reports"
+
+
+def auth(server: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": "Bearer " + server["api_key"]}
+
+
+# --- async stacks: a factory opens the client and returns (upload_one, close) ------------------
+
+AsyncUpload = Callable[[str], Awaitable[bool]]
+
+
+async def open_bigmind_async(server: dict[str, Any]) -> tuple[AsyncUpload, Callable[[], Any]]:
+    from bigmind_async import AsyncBigMind
+
+    client = AsyncBigMind(server["api_key"], server["base_url"], rate_limit=None, timeout=900)
+    customer, study = server["customer"], server["study"]
+
+    async def upload(path: str) -> bool:
+        await client.reports.attach(customer, study, path)
+        return True
+
+    return upload, client.aclose
+
+
+async def open_aiohttp(server: dict[str, Any]) -> tuple[AsyncUpload, Callable[[], Any]]:
+    import aiohttp
+
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=100),
+        timeout=aiohttp.ClientTimeout(total=900),
+        headers=auth(server),
+    )
+    url = attach_url(server)
+
+    async def upload(path: str) -> bool:
+        with open(path, "rb") as handle:  # noqa: ASYNC230 - what aiohttp's docs show
+            form = aiohttp.FormData()
+            for name, value in FIELDS:
+                form.add_field(name, value)
+            form.add_field("file", handle, filename=Path(path).name, content_type=MIME)
+            async with session.post(url, data=form) as resp:
+                await resp.read()
+                return resp.status == 201
+
+    return upload, session.close
+
+
+async def open_httpx(server: dict[str, Any]) -> tuple[AsyncUpload, Callable[[], Any]]:
+    import httpx
+
+    client = httpx.AsyncClient(
+        headers=auth(server),
+        timeout=900,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+    )
+    url = attach_url(server)
+
+    async def upload(path: str) -> bool:
+        with open(path, "rb") as handle:  # noqa: ASYNC230 - what httpx's docs show
+            resp = await client.post(
+                url, data=dict(FIELDS), files={"file": (Path(path).name, handle, MIME)}
+            )
+        return resp.status_code == 201
+
+    return upload, client.aclose
+
+
+async def open_curl(server: dict[str, Any]) -> tuple[AsyncUpload, Callable[[], Any]]:
+    url = attach_url(server)
+    header = "Authorization: Bearer " + server["api_key"]
+    fields = [arg for name, value in FIELDS for arg in ("-F", f"{name}={value}")]
+
+    async def upload(path: str) -> bool:
+        proc = await asyncio.create_subprocess_exec(
+            "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", header,
+            "-F", f"file=@{path};type={MIME}", *fields, url,
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        return out.strip() == b"201"
+
+    async def close() -> None:
+        return None
+
+    return upload, close
+
+
+ASYNC_STACKS = {
+    "bigmind_async": open_bigmind_async,
+    "aiohttp": open_aiohttp,
+    "httpx": open_httpx,
+    "curl": open_curl,
+}
+
+
+# --- thread stacks: a factory returns (upload_one, close), upload_one is thread-safe ----------
+
+SyncUpload = Callable[[str], bool]
+
+
+def open_bigmind_sync(server: dict[str, Any]) -> tuple[SyncUpload, Callable[[], Any]]:
+    from bigmind_sync import BigMind
+
+    client = BigMind(server["api_key"], server["base_url"], rate_limit=None, timeout=900)
+    customer, study = server["customer"], server["study"]
+
+    def upload(path: str) -> bool:
+        client.reports.attach(customer, study, path)
+        return True
+
+    return upload, client.close
+
+
+def open_requests(server: dict[str, Any]) -> tuple[SyncUpload, Callable[[], Any]]:
+    import requests
+
+    local = threading.local()
+    sessions: list[requests.Session] = []
+    url = attach_url(server)
+    headers = auth(server)
+
+    def upload(path: str) -> bool:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+            sessions.append(session)
+        with open(path, "rb") as handle:
+            resp = session.post(
+                url,
+                headers=headers,
+                data=dict(FIELDS),
+                files={"file": (Path(path).name, handle, MIME)},
+                timeout=900,
+            )
+        return resp.status_code == 201
+
+    def close() -> None:
+        for session in sessions:
+            session.close()
+
+    return upload, close
+
+
+THREAD_STACKS = {"bigmind_sync": open_bigmind_sync, "requests": open_requests}
+#: Display order: ours, then the ceiling, then what users would otherwise write.
+STACKS = ("bigmind_async", "bigmind_sync", "aiohttp", "httpx", "requests", "curl")
+
+
+# --- running uploads ---------------------------------------------------------------------------
+
+
+async def _async_batch(upload: AsyncUpload, path: str, count: int, concurrency: int) -> int:
+    left = count
+    ok = 0
+
+    async def lane() -> None:
+        nonlocal left, ok
+        while left > 0:
+            left -= 1
+            done = await upload(path)  # never `ok += await ...`: that reads ok before waiting
+            ok += done
+
+    await asyncio.gather(*(lane() for _ in range(min(concurrency, count))))
+    return ok
+
+
+def _thread_batch(upload: SyncUpload, path: str, count: int, concurrency: int) -> int:
+    lock = threading.Lock()
+    left = count
+    ok = 0
+
+    def lane() -> None:
+        nonlocal left, ok
+        while True:
+            with lock:
+                if left <= 0:
+                    return
+                left -= 1
+            done = upload(path)
+            with lock:
+                ok += done
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for future in [pool.submit(lane) for _ in range(min(concurrency, count))]:
+            future.result()
+    return ok
+
+
+class Sampler:
+    """Samples RSS every 2 ms on a thread and keeps the peak."""
+
+    def __init__(self) -> None:
+        self.baseline = rss()
+        self.peak = self.baseline
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss())
+            time.sleep(0.002)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss())
+
+
+def run_uploads(cmd: dict[str, Any]) -> dict[str, Any]:
+    """``upload`` and ``memory``: warm up with one small upload, then the measured batch."""
+    stack, server = cmd["stack"], cmd["server"]
+    path, count, concurrency = cmd["path"], cmd["count"], cmd["concurrency"]
+    memory = cmd["op"] == "memory"
+    warm = cmd["warmup_path"]
+    result: dict[str, Any] = {}
+    if stack in ASYNC_STACKS:
+
+        async def go() -> None:
+            upload, close = await ASYNC_STACKS[stack](server)
+            try:
+                if not await upload(warm):
+                    raise RuntimeError(f"{stack}: the warm-up upload failed")
+                sampler = Sampler() if memory else None
+                cpu, started = cpu_seconds(), time.perf_counter()
+                if sampler is not None:
+                    with sampler:
+                        ok = await _async_batch(upload, path, count, concurrency)
+                else:
+                    ok = await _async_batch(upload, path, count, concurrency)
+                result.update(seconds=time.perf_counter() - started, cpu=cpu_seconds() - cpu, ok=ok)
+                if sampler is not None:
+                    result["growth"] = sampler.peak - sampler.baseline
+            finally:
+                await close()
+
+        asyncio.run(go())
+    else:
+        upload, close = THREAD_STACKS[stack](server)
+        try:
+            if not upload(warm):
+                raise RuntimeError(f"{stack}: the warm-up upload failed")
+            sampler = Sampler() if memory else None
+            cpu, started = cpu_seconds(), time.perf_counter()
+            if sampler is not None:
+                with sampler:
+                    ok = _thread_batch(upload, path, count, concurrency)
+            else:
+                ok = _thread_batch(upload, path, count, concurrency)
+            result.update(seconds=time.perf_counter() - started, cpu=cpu_seconds() - cpu, ok=ok)
+            if sampler is not None:
+                result["growth"] = sampler.peak - sampler.baseline
+        finally:
+            close()
+    return result
+
+
+# --- listing -----------------------------------------------------------------------------------
+
+
+async def _list_bigmind(server: dict[str, Any], limit: int) -> tuple[int, float]:
+    from bigmind_async import AsyncBigMind
+
+    async with AsyncBigMind(
+        server["api_key"], server["base_url"], rate_limit=None, timeout=900
+    ) as client:
+        await client.studies.get(server["customer"], server["study"])  # warm up
+        started = time.perf_counter()
+        count = 0
+        async for _study in client.studies.list(server["customer"], page_size=limit):
+            count += 1
+        return count, time.perf_counter() - started
+
+
+async def _list_aiohttp(server: dict[str, Any], limit: int) -> tuple[int, float]:
+    import aiohttp
+
+    url = f"{server['base_url']}/customers/{server['customer']}/dicom-studies"
+    async with aiohttp.ClientSession(headers=auth(server)) as session:
+        async with session.get(f"{url}/{server['study']}") as resp:  # warm up
+            await resp.read()
+        started = time.perf_counter()
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            params = {"page": str(page), "limit": str(limit)}
+            async with session.get(url, params=params) as resp:
+                body = json.loads(await resp.read())
+            data = body["data"]
+            items.extend(data["studies"])
+            if page >= data["pagination"]["totalPages"]:
+                break
+            page += 1
+        return len(items), time.perf_counter() - started
+
+
+def run_listing(cmd: dict[str, Any]) -> dict[str, Any]:
+    walker = _list_bigmind if cmd["stack"] == "bigmind_async" else _list_aiohttp
+    items, seconds = asyncio.run(walker(cmd["server"], cmd["limit"]))
+    return {"items": items, "seconds": seconds}
+
+
+# --- sequential call latency (sync facade overhead) -------------------------------------------
+
+
+def run_calls(cmd: dict[str, Any]) -> dict[str, Any]:
+    server, count = cmd["server"], cmd["count"]
+    customer, study = server["customer"], server["study"]
+    if cmd["stack"] == "bigmind_sync":
+        from bigmind_sync import BigMind
+
+        with BigMind(server["api_key"], server["base_url"], rate_limit=None) as client:
+            for _ in range(20):
+                client.studies.get(customer, study)
+            started = time.perf_counter()
+            for _ in range(count):
+                client.studies.get(customer, study)
+            seconds = time.perf_counter() - started
+    else:
+        from bigmind_async import AsyncBigMind
+
+        async def go() -> float:
+            async with AsyncBigMind(server["api_key"], server["base_url"], rate_limit=None) as c:
+                for _ in range(20):
+                    await c.studies.get(customer, study)
+                started = time.perf_counter()
+                for _ in range(count):
+                    await c.studies.get(customer, study)
+                return time.perf_counter() - started
+
+        seconds = asyncio.run(go())
+    return {"per_call": seconds / count, "seconds": seconds}
+
+
+def run_overhead(cmd: dict[str, Any]) -> dict[str, Any]:
+    """Per-call overhead of the sync facade: ``benchmarks.sync_overhead.per_call_overhead``
+    (the sync facade's own benchmark) when it is importable, else interleaved ``calls`` rounds
+    of both clients in this process."""
+    server, count, rounds = cmd["server"], cmd["count"], cmd["rounds"]
+    try:
+        from benchmarks.sync_overhead import Server, per_call_overhead
+    except ImportError:
+        pass
+    else:
+        target = Server(server["base_url"], server["api_key"], server["customer"], server["study"])
+        async_us, sync_us = per_call_overhead(target, count, rounds)
+        return {"async_us": async_us, "sync_us": sync_us, "source": "sync_overhead.py"}
+    async_s: list[float] = []
+    sync_s: list[float] = []
+    for _ in range(rounds):
+        async_s.append(run_calls({**cmd, "stack": "bigmind_async"})["per_call"])
+        sync_s.append(run_calls({**cmd, "stack": "bigmind_sync"})["per_call"])
+    return {
+        "async_us": statistics.median(async_s) * 1e6,
+        "sync_us": statistics.median(sync_s) * 1e6,
+        "source": "benchmarks._worker",
+    }
+
+
+def run_rate_budget(cmd: dict[str, Any]) -> dict[str, Any]:
+    """Every scenario of ``benchmarks.rate_budget`` (the batch engine's own benchmark)."""
+    from benchmarks import rate_budget
+
+    results = [
+        asyncio.run(rate_budget.run_scenario(name, cmd["uploads"], cmd["rate"], cmd["concurrency"]))
+        for name in rate_budget.SCENARIOS
+    ]
+    return {"scenarios": results}
+
+
+OPS = {
+    "rate_budget": run_rate_budget,
+    "upload": run_uploads,
+    "memory": run_uploads,
+    "list": run_listing,
+    "calls": run_calls,
+    "overhead": run_overhead,
+}
+
+
+def main() -> None:
+    # Import every library up front so no timing pays for an import.
+    import aiohttp  # noqa: F401
+    import httpx  # noqa: F401
+    import requests  # noqa: F401
+
+    import bigmind_async  # noqa: F401
+
+    with contextlib.suppress(ImportError):
+        import bigmind_sync  # noqa: F401
+    print(json.dumps({"ready": True, "pid": os.getpid()}), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        try:
+            answer = OPS[cmd["op"]](cmd)
+        except Exception as exc:  # report, do not die: the harness records the failure
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(answer), flush=True)
+
+
+if __name__ == "__main__":
+    main()
+
+
+class Worker:
+    """The parent's handle on one worker process (see the module docs)."""
+
+    def __init__(self) -> None:
+        from benchmarks._servers import ROOT, child_env
+
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks._worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+            cwd=str(ROOT),
+        )
+        self.pid = self._proc.pid
+        self._read()
+
+    def _read(self) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError("a benchmark worker died")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def call(self, **cmd: Any) -> dict[str, Any]:
+        """Run one command; its answer (``error`` set when it failed)."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps(cmd) + "\n")
+        self._proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
