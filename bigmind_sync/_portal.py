@@ -5,25 +5,27 @@ Lifecycle
     :func:`anyio.from_thread.start_blocking_portal` (an asyncio loop in a daemon thread) and one
     long-lived *dispatcher* task on it. The dispatcher enters the async client on the portal's
     loop (the equivalent of ``portal.wrap_async_context_manager``: ``__aenter__`` and
-    ``__aexit__`` both run in that task), opens a task group for the calls, and waits.
+    ``__aexit__`` both run in that task) and waits.
     ``close()`` stops taking calls, lets the running ones finish, closes the iterators still
     open, exits the async client (closing its session) on its loop, and stops the portal,
     joining its thread.
 
 Calls
     ``runtime.call(fn, *args)`` runs ``fn(*args)`` on the loop (awaiting it when it returns an
-    awaitable) and blocks the calling thread on a ``concurrent.futures.Future``. The hand-off is
-    one ``loop.call_soon_threadsafe`` that starts the call in the dispatcher's task group, then
-    ``Future.result()``: one wake-up each way. (``portal.start_task_soon`` first waits for the
-    loop to spawn the task and only then returns the future, a second round trip per call;
-    see ``benchmarks/sync_overhead.py``.) Each call runs in its own cancel scope, as
-    ``start_task_soon`` does: cancelling the future cancels the call. Any number of threads can
-    call at once; their calls run concurrently on the one loop.
+    awaitable) and blocks the calling thread until it is done. The hand-off is as thin as the
+    portal's loop allows: the call goes into an inbox (a deque) and, unless a wake-up is
+    already pending, one ``loop.call_soon_threadsafe`` wakes the loop, which starts each call
+    as a plain task; the caller sleeps on a bare ``threading.Lock`` that the task releases.
+    One wake-up each way, no task group or cancel scope per call, no extra thread.
+    (``portal.start_task_soon`` first waits for the loop to spawn the task before it returns
+    its future, a second round trip, and wraps every call in a cancel scope: about twice the
+    cost; ``benchmarks/sync_overhead.py`` measures both.) The calls of any number of threads
+    run concurrently on the one loop.
 
 Ctrl-C
     A ``KeyboardInterrupt`` (or any ``BaseException``) raised in the waiting thread cancels the
-    future, which cancels the call's task on the loop (the request is aborted, its connection
-    dropped), and is re-raised.
+    call's task on the loop (the request is aborted, its connection dropped) and is re-raised.
+    Closing the client (or the exit hook) waits for, or cancels, the calls still running.
 
 On an event loop's thread
     Called from the portal's own loop thread (an ``on_progress`` callback calling the client
@@ -52,19 +54,19 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import contextlib
 import contextvars
 import os
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from concurrent.futures import Future
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from contextlib import AbstractContextManager
 from inspect import isawaitable
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskStatus
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 __all__ = ["AsyncClient", "PortalRunner", "Runtime"]
@@ -114,13 +116,30 @@ async def _aclose(iterator: AsyncIterator[Any]) -> None:
         await close()
 
 
+class _Call:
+    """One call in flight: the waiting thread blocks on ``done`` until the loop releases it.
+
+    A bare lock is the cheapest thing a thread can sleep on and be woken from (a
+    ``concurrent.futures.Future`` adds a condition variable and its lock on both sides).
+    """
+
+    __slots__ = ("cancelled", "done", "error", "result", "task")
+
+    def __init__(self) -> None:
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.cancelled = False
+
+
 class Runtime(Generic[C]):
     """One started portal in one process: its loop thread, the dispatcher and the client."""
 
     loop: asyncio.AbstractEventLoop
     loop_thread_id: int
     thread: threading.Thread
-    _tg: TaskGroup
     _context: contextvars.Context
     _stop: anyio.Event
 
@@ -133,6 +152,12 @@ class Runtime(Generic[C]):
         #: Calls running on the loop now (read by tests).
         self.in_flight = 0
         self._cancel_on_stop = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Calls handed over by other threads, started on the loop by ``_take_inbox``.
+        self._inbox: collections.deque[tuple[Coroutine[Any, Any, None], _Call]] = (
+            collections.deque()
+        )
+        self._inbox_scheduled = False
         self._iterators: set[AsyncIterator[Any]] = set()
         self.loop_thread_id = -1
         self._portal_cm: AbstractContextManager[BlockingPortal] = start_blocking_portal(name=name)
@@ -147,78 +172,92 @@ class Runtime(Generic[C]):
     # -- on the loop ---------------------------------------------------------------------------
 
     async def _serve(self, *, task_status: TaskStatus[None]) -> None:
+        """The dispatcher: holds the async client entered for the portal's lifetime."""
         client = self.client
         await client.__aenter__()
         try:
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                self._context = contextvars.copy_context()
-                self._stop = anyio.Event()
-                self.loop = asyncio.get_running_loop()
-                self.loop_thread_id = threading.get_ident()
-                self.thread = threading.current_thread()
-                task_status.started()
-                await self._stop.wait()
-                if self._cancel_on_stop:
-                    tg.cancel_scope.cancel("the BigMind client is closing")
+            self._context = contextvars.copy_context()
+            self._stop = anyio.Event()
+            self.loop = asyncio.get_running_loop()
+            self.loop_thread_id = threading.get_ident()
+            self.thread = threading.current_thread()
+            task_status.started()
+            await self._stop.wait()
         finally:
             self.accepting = False
             with anyio.CancelScope(shield=True):
-                for iterator in list(self._iterators):
-                    with contextlib.suppress(Exception):
-                        await _aclose(iterator)
-                self._iterators.clear()
+                await self._drain()
                 await client.__aexit__(None, None, None)
 
-    def _spawn(
-        self, fn: Callable[..., Awaitable[T] | T], args: tuple[Any, ...], future: Future[T]
-    ) -> None:
-        if future.cancelled():
-            return
-        try:
-            self._tg.start_soon(self._run, fn, args, future)
-        except RuntimeError:  # the task group has closed: the client is closing
-            if future.set_running_or_notify_cancel():
-                future.set_exception(RuntimeError(_CLOSED_MESSAGE))
+    async def _drain(self) -> None:
+        """Let the calls in flight finish (cancel them when closing at exit), then close the
+        iterators still open, before the client's session goes."""
+        while pending := {task for task in self._tasks if not task.done()}:
+            if self._cancel_on_stop:
+                for task in pending:
+                    task.cancel()
+            await asyncio.wait(pending)
+        for iterator in list(self._iterators):
+            with contextlib.suppress(Exception):
+                await _aclose(iterator)
+        self._iterators.clear()
 
-    async def _run(
-        self, fn: Callable[..., Awaitable[T] | T], args: tuple[Any, ...], future: Future[T]
-    ) -> None:
-        if future.cancelled():
+    def _take_inbox(self) -> None:
+        # Reset the flag BEFORE draining: a call appended after the drain's last look finds
+        # it reset and schedules a new drain; one appended before it is drained here.
+        self._inbox_scheduled = False
+        inbox = self._inbox
+        while inbox:
+            self._spawn(*inbox.popleft())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], call: _Call) -> None:
+        if call.cancelled:  # interrupted before it started
+            coro.close()
             return
-        loop = self.loop
+        if not self.accepting:
+            coro.close()
+            call.error = RuntimeError(_CLOSED_MESSAGE)
+            call.done.release()
+            return
+        task = self.loop.create_task(coro)
+        call.task = task
+        self._tasks.add(task)
+
+    def _cancel(self, call: _Call) -> None:
+        task = call.task
+        if task is not None:
+            task.cancel()
+            # A task cancelled before its first step never runs ``_run``'s ``finally``.
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, fn: Callable[..., Any], args: tuple[Any, ...], call: _Call) -> None:
         self.in_flight += 1
-
-        def on_done(done: Future[T]) -> None:
-            # Runs in the thread that cancelled the future (or on the loop, when it completes).
-            if done.cancelled():
-                with contextlib.suppress(RuntimeError):  # the loop is gone
-                    loop.call_soon_threadsafe(scope.cancel)
-
+        release = True
         try:
-            with anyio.CancelScope() as scope:
-                future.add_done_callback(on_done)
-                result = fn(*args)
-                if isawaitable(result):
-                    result = await result
-        except anyio.get_cancelled_exc_class():
-            # Cancelled from outside. By the exit hook (``cancel=True``), the thread still
-            # waiting is a daemon thread at interpreter exit: it is left waiting, as daemon
-            # threads are, rather than woken with an error (a traceback in the exit's output).
-            if not self._cancel_on_stop and future.set_running_or_notify_cancel():
-                future.set_exception(RuntimeError("the call was cancelled on the client's loop"))
+            result = fn(*args)
+            if isawaitable(result):
+                result = await result
+            call.result = result
+        except asyncio.CancelledError:
+            if call.cancelled:
+                pass  # Ctrl-C in the waiting thread: it has moved on
+            elif self._cancel_on_stop:
+                # Closed by the exit hook: the waiting thread is a daemon thread at interpreter
+                # exit; it is left waiting, as daemon threads are, rather than woken with an
+                # error that would print a traceback in the exit's output.
+                release = False
+            else:
+                call.error = RuntimeError("the call was cancelled on the client's event loop")
             raise
         except BaseException as exc:
             # Delivered to the caller only: a KeyboardInterrupt or SystemExit raised inside one
             # call (by a callback) must not tear down the loop every other call runs on.
-            if future.set_running_or_notify_cancel():
-                future.set_exception(exc)
-        else:
-            # When the caller cancelled, the scope swallowed it and the future is done already.
-            if future.set_running_or_notify_cancel():
-                future.set_result(cast(T, result))
+            call.error = exc
         finally:
             self.in_flight -= 1
+            self._tasks.discard(call.task)
+            if release:
+                call.done.release()
 
     async def _open(self, open_: Callable[[C], AsyncIterator[T]]) -> AsyncIterator[T]:
         iterator = aiter(open_(self.client))
@@ -259,15 +298,34 @@ class Runtime(Generic[C]):
         if not self.accepting or self.pid != os.getpid():
             stale = self.stale or self.pid != os.getpid()
             raise RuntimeError(_FORKED_MESSAGE if stale else _CLOSED_MESSAGE)
-        future: Future[Any] = Future()
+        call = _Call()
+        coro = self._run(fn, args, call)
+        self._inbox.append((coro, call))
+        if not self._inbox_scheduled:
+            # Wake the loop only when no wake-up is pending already: under load many calls
+            # share one (a wake-up is a syscall, and a GIL hand-off, in the calling thread).
+            self._inbox_scheduled = True
+            try:
+                self.loop.call_soon_threadsafe(self._take_inbox, context=self._context)
+            except RuntimeError:  # the loop is closed: the client closed meanwhile
+                coro.close()
+                raise RuntimeError(_CLOSED_MESSAGE) from None
         try:
-            self.loop.call_soon_threadsafe(self._spawn, fn, args, future, context=self._context)
-            return future.result()
+            call.done.acquire()
         except BaseException:
-            # KeyboardInterrupt while waiting (or any exception raised here): cancel the task.
-            # A no-op when the future already holds the call's own result or error.
-            future.cancel()
+            # KeyboardInterrupt while waiting: cancel the call's task on the loop, re-raise.
+            call.cancelled = True
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self._cancel, call, context=self._context)
             raise
+        error = call.error
+        if error is not None:
+            call.error = None
+            try:
+                raise error
+            finally:
+                del error  # no reference cycle through the traceback
+        return call.result
 
     def iterate(self, open_: Callable[[C], AsyncIterator[T]]) -> Generator[T, None, None]:
         """A plain iterator over ``open_(client)``, stepped on the loop one item at a time.
@@ -290,10 +348,9 @@ class Runtime(Generic[C]):
             return  # finished, or the runtime is closed / belongs to a parent process
         if self.on_loop_thread():
             # Garbage-collected on the loop thread itself: cannot block here, so schedule it.
-            done: Future[None] = Future()
-            self.loop.call_soon(
-                self._spawn, self._close_tracked, (iterator,), done, context=self._context
-            )
+            call = _Call()
+            coro = self._run(self._close_tracked, (iterator,), call)
+            self.loop.call_soon(self._spawn, coro, call, context=self._context)
             return
         with contextlib.suppress(Exception):
             self.call(self._close_tracked, iterator)

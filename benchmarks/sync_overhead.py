@@ -1,0 +1,292 @@
+"""What the sync facade costs: per-call overhead and 8-thread upload throughput.
+
+The emulator runs in ANOTHER process (``python -m bigmind_async.emulator --no-rate-limit``),
+on loopback; every client is built with ``rate_limit=None`` so the limiter never paces a run.
+
+1. Per-call overhead on a tiny GET (``studies.get``): the median latency of ``BigMind`` minus
+   the median of ``await AsyncBigMind`` on the same server, measured in interleaved rounds.
+   Target: under 150 microseconds added per call.
+2. The hand-off alone, on a call that does nothing: the facade's dispatcher, anyio's
+   ``portal.call`` (``start_task_soon`` + ``Future.result()``) and
+   ``asyncio.run_coroutine_threadsafe``, for reference.
+3. Throughput of 64 KiB uploads (``reports.attach``) from 8 threads sharing one ``BigMind``,
+   against one ``AsyncBigMind`` running 8 concurrent tasks (target: >= 0.75x) and against
+   ``requests`` with a ``ThreadPoolExecutor(8)`` (a session per thread; target: >= 1.5x).
+
+Run: ``python -m benchmarks.sync_overhead`` (about a minute), ``--quick`` for a smoke run.
+Numbers vary with the machine; the ratios are what to compare. No test asserts on timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from anyio.from_thread import start_blocking_portal
+
+from bigmind_async import AsyncBigMind
+from bigmind_sync import BigMind
+
+UPLOAD = b"Findings: unremarkable.\n" + b"x" * (64 * 1024 - 24)  # 64 KiB of text/plain
+assert len(UPLOAD) == 64 * 1024
+
+
+@dataclass
+class Server:
+    base_url: str
+    api_key: str
+    customer_id: str
+    study_uid: str
+
+
+@contextmanager
+def emulator_process() -> Iterator[Server]:
+    """The emulator (demo seed, no rate limit) in a child process; yields where it listens."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bigmind_async.emulator", "--port", "0", "--no-rate-limit"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        found: dict[str, str] = {}
+        while "BIGMIND_CUSTOMER_ID" not in found:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError("the emulator process exited before announcing itself")
+            name, _, value = line.strip().partition("=")
+            found[name] = value
+        base_url, api_key = found["BIGMIND_BASE_URL"], found["BIGMIND_API_KEY"]
+        customer_id = found["BIGMIND_CUSTOMER_ID"]
+        with BigMind(api_key, base_url, rate_limit=None) as client:
+            study = next(s for s in client.studies.list(customer_id) if s.is_indexed)
+        yield Server(base_url, api_key, customer_id, study.study_instance_uid)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _median_us(samples: list[float]) -> float:
+    return statistics.median(samples) * 1e6
+
+
+# -- 1. per-call overhead ------------------------------------------------------------------------
+
+
+def async_get_latencies(server: Server, calls: int, warmup: int) -> list[float]:
+    async def run() -> list[float]:
+        async with AsyncBigMind(server.api_key, server.base_url, rate_limit=None) as client:
+            for _ in range(warmup):
+                await client.studies.get(server.customer_id, server.study_uid)
+            samples = []
+            for _ in range(calls):
+                started = time.perf_counter()
+                await client.studies.get(server.customer_id, server.study_uid)
+                samples.append(time.perf_counter() - started)
+            return samples
+
+    return asyncio.run(run())
+
+
+def sync_get_latencies(client: BigMind, server: Server, calls: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        client.studies.get(server.customer_id, server.study_uid)
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        client.studies.get(server.customer_id, server.study_uid)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def per_call_overhead(server: Server, calls: int, rounds: int) -> tuple[float, float]:
+    """Median latency (us) of the async and the sync client, interleaved over ``rounds``."""
+    async_samples: list[float] = []
+    sync_samples: list[float] = []
+    with BigMind(server.api_key, server.base_url, rate_limit=None) as client:
+        for _ in range(rounds):
+            async_samples += async_get_latencies(server, calls, warmup=100)
+            sync_samples += sync_get_latencies(client, server, calls, warmup=100)
+    return _median_us(async_samples), _median_us(sync_samples)
+
+
+# -- 2. the hand-off alone -----------------------------------------------------------------------
+
+
+def _timed(fn: Callable[[], object], calls: int) -> float:
+    for _ in range(200):
+        fn()
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return _median_us(samples)
+
+
+async def _nothing() -> None:
+    return None
+
+
+def hand_off_costs(server: Server, calls: int) -> dict[str, float]:
+    results: dict[str, float] = {}
+    with BigMind(server.api_key, server.base_url, rate_limit=None) as client:
+        client._call_sync(lambda c: None)  # start the portal
+        results["BigMind hand-off"] = _timed(
+            lambda: client._call(lambda c: _nothing()), calls
+        )
+    with start_blocking_portal() as portal:
+        results["anyio portal.call"] = _timed(lambda: portal.call(_nothing), calls)
+        loop = portal.call(asyncio.get_running_loop)
+        results["run_coroutine_threadsafe"] = _timed(
+            lambda: asyncio.run_coroutine_threadsafe(_nothing(), loop).result(), calls
+        )
+    return results
+
+
+# -- 3. 64 KiB upload throughput -----------------------------------------------------------------
+
+
+def sync_uploads(server: Server, uploads: int, threads: int) -> float:
+    with BigMind(server.api_key, server.base_url, rate_limit=None) as client:
+        client.studies.get(server.customer_id, server.study_uid)  # start the portal, connect
+
+        def attach(i: int) -> None:
+            client.reports.attach(
+                server.customer_id, server.study_uid, UPLOAD, filename=f"s{i}.txt", silent=True
+            )
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(attach, range(threads)))  # warm the pool and the connections
+            started = time.perf_counter()
+            list(pool.map(attach, range(uploads)))
+            return uploads / (time.perf_counter() - started)
+
+
+def async_uploads(server: Server, uploads: int, concurrency: int) -> float:
+    async def run() -> float:
+        async with AsyncBigMind(server.api_key, server.base_url, rate_limit=None) as client:
+            counter = iter(range(uploads))
+
+            async def worker() -> None:
+                for i in counter:
+                    await client.reports.attach(
+                        server.customer_id,
+                        server.study_uid,
+                        UPLOAD,
+                        filename=f"a{i}.txt",
+                        silent=True,
+                    )
+
+            warm = iter(range(concurrency))
+            await asyncio.gather(
+                *(
+                    client.reports.attach(
+                        server.customer_id, server.study_uid, UPLOAD, filename=f"w{i}.txt"
+                    )
+                    for i in warm
+                )
+            )
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return uploads / (time.perf_counter() - started)
+
+    return asyncio.run(run())
+
+
+def requests_uploads(server: Server, uploads: int, threads: int) -> float:
+    url = f"{server.base_url}/customers/{server.customer_id}/dicom-studies/{server.study_uid}/reports"
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    local = threading.local()
+    sessions: list[requests.Session] = []
+
+    def attach(i: int) -> None:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+            sessions.append(session)
+        answer = session.post(
+            url,
+            headers=headers,
+            files={"file": (f"r{i}.txt", UPLOAD, "text/plain")},
+            data={"reportType": "other", "isPrimary": "false", "silent": "true"},
+            timeout=30,
+        )
+        if answer.status_code != 201:
+            raise RuntimeError(f"upload failed: {answer.status_code} {answer.text[:200]}")
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(attach, range(threads)))
+        started = time.perf_counter()
+        list(pool.map(attach, range(uploads)))
+        elapsed = time.perf_counter() - started
+    for session in sessions:
+        session.close()
+    return uploads / elapsed
+
+
+def best_of(rounds: int, fn: Callable[[], float]) -> float:
+    """The median of ``rounds`` runs (uploads/s)."""
+    return statistics.median(fn() for _ in range(rounds))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sync_overhead")
+    parser.add_argument("--calls", type=int, default=1500, help="timed GETs per round and client")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--uploads", type=int, default=400, help="64 KiB uploads per run")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few calls")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.calls, args.rounds, args.uploads = 200, 1, 64
+
+    results: dict[str, Any] = {}
+    with emulator_process() as server:
+        print(f"emulator in another process at {server.base_url}")
+        async_us, sync_us = per_call_overhead(server, args.calls, args.rounds)
+        added = sync_us - async_us
+        results["overhead_us"] = added
+        print("\n1. tiny GET (studies.get), median latency")
+        print(f"   AsyncBigMind  {async_us:8.1f} us")
+        print(f"   BigMind       {sync_us:8.1f} us")
+        verdict = "OK" if added < 150 else "OVER"
+        print(f"   added by the facade: {added:.1f} us per call (target < 150 us: {verdict})")
+
+        print("\n2. the hand-off alone (a call that does nothing), median")
+        for name, micros in hand_off_costs(server, args.calls).items():
+            print(f"   {name:28s} {micros:8.1f} us")
+
+        print(f"\n3. 64 KiB uploads, {args.uploads} per run, median of {args.rounds} runs")
+        sync_rate = best_of(args.rounds, lambda: sync_uploads(server, args.uploads, 8))
+        async_rate = best_of(args.rounds, lambda: async_uploads(server, args.uploads, 8))
+        requests_rate = best_of(args.rounds, lambda: requests_uploads(server, args.uploads, 8))
+        print(f"   BigMind, 8 threads, one client     {sync_rate:8.1f} uploads/s")
+        print(f"   AsyncBigMind, 8 tasks              {async_rate:8.1f} uploads/s")
+        print(f"   requests + ThreadPoolExecutor(8)   {requests_rate:8.1f} uploads/s")
+        vs_async = sync_rate / async_rate
+        vs_requests = sync_rate / requests_rate
+        print(
+            f"   sync / async    = {vs_async:.2f}x (target >= 0.75x: "
+            f"{'OK' if vs_async >= 0.75 else 'UNDER'})"
+        )
+        print(
+            f"   sync / requests = {vs_requests:.2f}x (target >= 1.5x: "
+            f"{'OK' if vs_requests >= 1.5 else 'UNDER'})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
