@@ -59,7 +59,7 @@ class TestBody:
 
     @pytest.mark.parametrize("source", ["path", "bytes", "fileobj"])
     async def test_digest_is_computed_on_demand(self, source: str, tmp_path: Path) -> None:
-        """Sending a file bigger than one buffer does not hash it; digest() does, once."""
+        """Preparing and sending a file does not hash it; digest() does, once."""
         path = tmp_path / "r.pdf"
         _write(path, PDF)
         file = {"path": path, "bytes": PDF, "fileobj": io.BytesIO(PDF)}[source]
@@ -80,14 +80,15 @@ class TestBody:
         assert (len(PDF), len(PDF)) == calls[-1]
 
     async def test_small_file_is_one_write(self, tmp_path: Path) -> None:
-        """A report of one chunk or less is sent as a single buffer, hashed up front."""
+        """A small report is sent as a single buffer; its digest is there on demand."""
         path = tmp_path / "s.txt"
         _write(path, b"short report")
         upload = await prepare_upload(path, filename=None)
         body = MultipartBody(upload, [])
         chunks = [chunk async for chunk in body.stream()]
         assert 1 == len(chunks)
-        assert hashlib.sha256(b"short report").hexdigest() == upload.sha256
+        assert None is upload.sha256
+        assert hashlib.sha256(b"short report").hexdigest() == await upload.digest()
 
     async def test_unicode_file_name(self) -> None:
         """A non-ASCII name travels (filename* too) and parses back."""
