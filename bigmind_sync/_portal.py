@@ -158,6 +158,7 @@ class Runtime(Generic[C]):
             collections.deque()
         )
         self._inbox_scheduled = False
+        self._flushed = False
         self._iterators: set[AsyncIterator[Any]] = set()
         self.loop_thread_id = -1
         self._portal_cm: AbstractContextManager[BlockingPortal] = start_blocking_portal(name=name)
@@ -300,8 +301,15 @@ class Runtime(Generic[C]):
             raise RuntimeError(_FORKED_MESSAGE if stale else _CLOSED_MESSAGE)
         call = _Call()
         coro = self._run(fn, args, call)
-        self._inbox.append((coro, call))
-        if not self._inbox_scheduled:
+        item = (coro, call)
+        self._inbox.append(item)
+        if self._flushed:
+            # The portal stopped between the check above and the append: nothing will take it.
+            with contextlib.suppress(ValueError):  # ValueError: the final flush took it
+                self._inbox.remove(item)
+                coro.close()
+                raise RuntimeError(_CLOSED_MESSAGE)
+        elif not self._inbox_scheduled:
             # Wake the loop only when no wake-up is pending already: under load many calls
             # share one (a wake-up is a syscall, and a GIL hand-off, in the calling thread).
             self._inbox_scheduled = True
@@ -368,6 +376,19 @@ class Runtime(Generic[C]):
                 self._served.result(timeout)
         finally:
             self._stop_portal(timeout)
+            self._flush_inbox()
+
+    def _flush_inbox(self) -> None:
+        """Fail the calls handed over too late for the stopped loop to take them."""
+        self._flushed = True
+        while True:
+            try:
+                coro, call = self._inbox.popleft()
+            except IndexError:
+                return
+            coro.close()
+            call.error = RuntimeError(_CLOSED_MESSAGE)
+            call.done.release()
 
     def _stop_portal(self, timeout: float | None) -> None:
         if timeout is None:

@@ -145,6 +145,33 @@ class TestBlockingPortal:
             assert env.study_uid == pending.result(5).study.study_instance_uid
 
 
+    def test_close_while_threads_keep_calling(self, env: SyncEnv) -> None:
+        """Calls racing ``close()`` either complete or raise "closed"; none hangs."""
+        client = env.client()
+        client.studies.get(env.customer_id, env.study_uid)
+        outcomes: Counter[str] = Counter()
+
+        def hammer() -> None:
+            for _ in range(200):
+                try:
+                    client.studies.get(env.customer_id, env.study_uid)
+                except RuntimeError as exc:
+                    assert "closed" in str(exc)
+                    outcomes["closed"] += 1
+                    return
+                outcomes["ok"] += 1
+
+        threads = [threading.Thread(target=hammer, daemon=True) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: outcomes["ok"] >= 12)
+        client.close()
+        for thread in threads:
+            thread.join(10)
+        assert not any(thread.is_alive() for thread in threads)
+        assert 6 == outcomes["closed"]
+
+
 class TestThreads:
     """One client shared by many threads runs their calls concurrently on one loop."""
 
