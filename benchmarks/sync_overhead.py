@@ -144,9 +144,7 @@ def hand_off_costs(server: Server, calls: int) -> dict[str, float]:
     results: dict[str, float] = {}
     with BigMind(server.api_key, server.base_url, rate_limit=None) as client:
         client._call_sync(lambda c: None)  # start the portal
-        results["BigMind hand-off"] = _timed(
-            lambda: client._call(lambda c: _nothing()), calls
-        )
+        results["BigMind hand-off"] = _timed(lambda: client._call(lambda c: _nothing()), calls)
     with start_blocking_portal() as portal:
         results["anyio portal.call"] = _timed(lambda: portal.call(_nothing), calls)
         loop = portal.call(asyncio.get_running_loop)
@@ -207,7 +205,8 @@ def async_uploads(server: Server, uploads: int, concurrency: int) -> float:
 
 
 def requests_uploads(server: Server, uploads: int, threads: int) -> float:
-    url = f"{server.base_url}/customers/{server.customer_id}/dicom-studies/{server.study_uid}/reports"
+    study = f"customers/{server.customer_id}/dicom-studies/{server.study_uid}"
+    url = f"{server.base_url}/{study}/reports"
     headers = {"Authorization": f"Bearer {server.api_key}"}
     local = threading.local()
     sessions: list[requests.Session] = []
