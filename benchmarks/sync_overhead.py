@@ -1,19 +1,23 @@
 """What the sync facade costs: per-call overhead and 8-thread upload throughput.
 
-The emulator runs in ANOTHER process (``python -m bigmind_async.emulator --no-rate-limit``),
-on loopback; every client is built with ``rate_limit=None`` so the limiter never paces a run.
+Every client is built with ``rate_limit=None`` so the limiter never paces a run.
+
+Each section runs against two servers, each in another process on loopback: the emulator
+(real request handling, so a busy server) and ``benchmarks._servers``' sink (near-free, so
+what is measured is the clients).
 
 1. Per-call overhead on a tiny GET (``studies.get``): the median latency of ``BigMind`` minus
    the median of ``await AsyncBigMind`` on the same server, measured in interleaved rounds.
    Target: under 150 microseconds added per call.
-2. The hand-off alone, on a call that does nothing: the facade's dispatcher, anyio's
+2. The hand-off alone, on a call that does nothing: the facade's own hand-off, anyio's
    ``portal.call`` (``start_task_soon`` + ``Future.result()``) and
    ``asyncio.run_coroutine_threadsafe``, for reference.
 3. Throughput of 64 KiB uploads (``reports.attach``) from 8 threads sharing one ``BigMind``,
    against one ``AsyncBigMind`` running 8 concurrent tasks (target: >= 0.75x) and against
    ``requests`` with a ``ThreadPoolExecutor(8)`` (a session per thread; target: >= 1.5x).
 
-Run: ``python -m benchmarks.sync_overhead`` (about a minute), ``--quick`` for a smoke run.
+Run: ``python -m benchmarks.sync_overhead`` (about a minute), ``--quick`` for a smoke run,
+``--server emulator|sink`` for one server.
 Numbers vary with the machine; the ratios are what to compare. No test asserts on timing.
 """
 
@@ -30,7 +34,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import requests
 from anyio.from_thread import start_blocking_portal
@@ -241,49 +244,72 @@ def best_of(rounds: int, fn: Callable[[], float]) -> float:
     return statistics.median(fn() for _ in range(rounds))
 
 
+@contextmanager
+def sink_process() -> Iterator[Server]:
+    """``benchmarks._servers``' sink: answers every upload and GET for a few microseconds of
+    its own CPU, so the throughput it sees is the clients'."""
+    from benchmarks._servers import ServerProcess
+
+    with ServerProcess("sink") as process:
+        info = process.info
+        yield Server(info["base_url"], info["api_key"], info["customer"], info["study"])
+
+
+SERVERS = {"emulator": emulator_process, "sink": sink_process}
+
+
+def run(server: Server, args: argparse.Namespace) -> None:
+    async_us, sync_us = per_call_overhead(server, args.calls, args.rounds)
+    added = sync_us - async_us
+    print("\n1. tiny GET (studies.get), median latency")
+    print(f"   AsyncBigMind  {async_us:8.1f} us")
+    print(f"   BigMind       {sync_us:8.1f} us")
+    verdict = "OK" if added < 150 else "OVER"
+    print(f"   added by the facade: {added:.1f} us per call (target < 150 us: {verdict})")
+
+    print("\n2. the hand-off alone (a call that does nothing), median")
+    for name, micros in hand_off_costs(server, args.calls).items():
+        print(f"   {name:28s} {micros:8.1f} us")
+
+    print(f"\n3. 64 KiB uploads, {args.uploads} per run, median of {args.rounds} runs")
+    sync_rate = best_of(args.rounds, lambda: sync_uploads(server, args.uploads, 8))
+    async_rate = best_of(args.rounds, lambda: async_uploads(server, args.uploads, 8))
+    requests_rate = best_of(args.rounds, lambda: requests_uploads(server, args.uploads, 8))
+    print(f"   BigMind, 8 threads, one client     {sync_rate:8.1f} uploads/s")
+    print(f"   AsyncBigMind, 8 tasks              {async_rate:8.1f} uploads/s")
+    print(f"   requests + ThreadPoolExecutor(8)   {requests_rate:8.1f} uploads/s")
+    vs_async = sync_rate / async_rate
+    vs_requests = sync_rate / requests_rate
+    print(
+        f"   sync / async    = {vs_async:.2f}x (target >= 0.75x: "
+        f"{'OK' if vs_async >= 0.75 else 'UNDER'})"
+    )
+    print(
+        f"   sync / requests = {vs_requests:.2f}x (target >= 1.5x: "
+        f"{'OK' if vs_requests >= 1.5 else 'UNDER'})"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sync_overhead")
     parser.add_argument("--calls", type=int, default=1500, help="timed GETs per round and client")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--uploads", type=int, default=400, help="64 KiB uploads per run")
+    parser.add_argument(
+        "--server",
+        choices=("emulator", "sink", "both"),
+        default="both",
+        help="the emulator (real request handling) and/or the near-free sink",
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: few calls")
     args = parser.parse_args(argv)
     if args.quick:
         args.calls, args.rounds, args.uploads = 200, 1, 64
-
-    results: dict[str, Any] = {}
-    with emulator_process() as server:
-        print(f"emulator in another process at {server.base_url}")
-        async_us, sync_us = per_call_overhead(server, args.calls, args.rounds)
-        added = sync_us - async_us
-        results["overhead_us"] = added
-        print("\n1. tiny GET (studies.get), median latency")
-        print(f"   AsyncBigMind  {async_us:8.1f} us")
-        print(f"   BigMind       {sync_us:8.1f} us")
-        verdict = "OK" if added < 150 else "OVER"
-        print(f"   added by the facade: {added:.1f} us per call (target < 150 us: {verdict})")
-
-        print("\n2. the hand-off alone (a call that does nothing), median")
-        for name, micros in hand_off_costs(server, args.calls).items():
-            print(f"   {name:28s} {micros:8.1f} us")
-
-        print(f"\n3. 64 KiB uploads, {args.uploads} per run, median of {args.rounds} runs")
-        sync_rate = best_of(args.rounds, lambda: sync_uploads(server, args.uploads, 8))
-        async_rate = best_of(args.rounds, lambda: async_uploads(server, args.uploads, 8))
-        requests_rate = best_of(args.rounds, lambda: requests_uploads(server, args.uploads, 8))
-        print(f"   BigMind, 8 threads, one client     {sync_rate:8.1f} uploads/s")
-        print(f"   AsyncBigMind, 8 tasks              {async_rate:8.1f} uploads/s")
-        print(f"   requests + ThreadPoolExecutor(8)   {requests_rate:8.1f} uploads/s")
-        vs_async = sync_rate / async_rate
-        vs_requests = sync_rate / requests_rate
-        print(
-            f"   sync / async    = {vs_async:.2f}x (target >= 0.75x: "
-            f"{'OK' if vs_async >= 0.75 else 'UNDER'})"
-        )
-        print(
-            f"   sync / requests = {vs_requests:.2f}x (target >= 1.5x: "
-            f"{'OK' if vs_requests >= 1.5 else 'UNDER'})"
-        )
+    names = ("emulator", "sink") if args.server == "both" else (args.server,)
+    for name in names:
+        with SERVERS[name]() as server:
+            print(f"\n=== {name}, in another process at {server.base_url}")
+            run(server, args)
     return 0
 
 
