@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+import typing
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -119,8 +120,30 @@ def _make_structure_hook(
     overrides[_EXTRA] = override(rename=_EXTRA_KEY)
     inner = make_dict_structure_fn(cl, converter, **overrides)
     known = frozenset(names.values())
+    hints = typing.get_type_hints(cl)
+    fast = {key: (field, _fast_field(hints[field], converter)) for field, key in names.items()}
 
     def structure_with_extra(data: Any, _: Any) -> Any:
+        if type(data) is dict:
+            # The fast path, for a well-formed answer: every value already has its field's
+            # type (or a hook converts it). Anything else (a wrong type, a missing field) falls
+            # through to cattrs below, which gives the same result or the detailed error.
+            kwargs: dict[str, Any] = {}
+            extra: dict[str, Any] | None = None
+            try:
+                for key, value in data.items():
+                    spec = fast.get(key)
+                    if spec is None:
+                        if extra is None:
+                            extra = {}
+                        extra[key] = value
+                    elif value is not None:
+                        kwargs[spec[0]] = spec[1](value)
+                if extra is not None:
+                    kwargs[_EXTRA] = extra
+                return cl(**kwargs)
+            except Exception:  # noqa: S110 - cattrs, below, reports it in detail
+                pass
         if not isinstance(data, Mapping):
             raise TypeError(f"expected a JSON object for {cl.__name__}, got {type(data).__name__}")
         # null on the wire means "not given": let the field's default apply.
@@ -133,6 +156,48 @@ def _make_structure_hook(
         return inner(data, cl)
 
     return structure_with_extra
+
+
+class _NotFast(Exception):
+    """A value the fast path does not take as is (cattrs decides)."""
+
+
+def _exact(kind: type[Any]) -> Callable[[Any], Any]:
+    def take(value: Any) -> Any:
+        if type(value) is not kind:  # bool is not an int here; "5" is not an int
+            raise _NotFast
+        return value
+
+    return take
+
+
+def _fast_field(hint: Any, converter: cattrs.Converter) -> Callable[[Any], Any]:
+    """A one-argument structurer for a field of type ``hint`` (None is handled by the caller).
+
+    Exactly what the converter does for values of the expected type; raises for others, so
+    the caller can leave them to cattrs.
+    """
+    if hint == (ReportType | str | None):
+        return lambda value: _structure_report_type(value, hint)
+    args = typing.get_args(hint)
+    if type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            hint = rest[0]
+    if hint in (str, int, bool, float):
+        return _exact(hint)
+    if hint is datetime:
+        return lambda value: _structure_datetime(value, datetime)
+    if hint is date:
+        return lambda value: _structure_date(value, date)
+    hook: list[Callable[[Any, Any], Any]] = []
+
+    def nested(value: Any) -> Any:
+        if not hook:  # looked up on first use: the hook may not exist yet at build time
+            hook.append(converter.get_structure_hook(hint))
+        return hook[0](value, hint)
+
+    return nested
 
 
 def _make_unstructure_hook(cl: type[Any], converter: cattrs.Converter) -> Callable[[Any], Any]:
@@ -216,7 +281,10 @@ def _structure_datetime(value: Any, _: Any) -> datetime:
         text = value.strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
-        parsed = datetime.fromisoformat(_normalize_fraction(text))
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = datetime.fromisoformat(_normalize_fraction(text))
     else:
         raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
     if parsed.tzinfo is None:

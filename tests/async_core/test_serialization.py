@@ -78,3 +78,59 @@ class TestWire:
         """A body that does not fit the model is InvalidResponseError."""
         with pytest.raises(InvalidResponseError):
             structure(make_converter(), {"sizeBytes": 1}, Report)
+
+
+class TestFastPath:
+    """Well-formed answers take a fast path; anything else gets exactly cattrs' answer."""
+
+    WIRE = {  # noqa: RUF012 - read-only test data
+        "reportId": "alf_1",
+        "reportType": "lab",
+        "isPrimary": True,
+        "sizeBytes": 5,
+        "createdAt": "2026-01-02T03:04:05.123Z",
+        "attachedByPartnerKeyId": None,
+        "futureField": None,
+    }
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {},
+            {"sizeBytes": "5"},  # a numeric string: cattrs' int() takes it
+            {"isPrimary": 1},  # not a bool: cattrs' bool() decides
+            {"createdAt": "2026-01-02T03:04:05.1234567+00:00"},
+            {"reportType": "brand-new"},
+        ],
+    )
+    def test_same_result_as_cattrs(self, changes: dict[str, object]) -> None:
+        """The model equals what cattrs' generated structurer makes of the same body."""
+        from cattrs.gen import make_dict_structure_fn, override
+
+        from bigmind_async._serialization import to_camel
+
+        wire = {**self.WIRE, **changes}
+        converter = make_converter()
+        fast = structure(converter, wire, Report)
+        names = {a.name: to_camel(a.name) for a in Report.__attrs_attrs__ if a.name != "extra"}
+        slow_fn = make_dict_structure_fn(
+            Report,
+            converter,
+            **{f: override(rename=k) for f, k in names.items()},
+            extra=override(omit=True),
+        )
+        cleaned = {k: v for k, v in wire.items() if v is not None and k in names.values()}
+        slow = slow_fn(cleaned, Report)
+        assert slow == attrs_evolve(fast, extra={})
+        assert {"futureField": None} == fast.extra
+
+    def test_wrong_shape_still_gets_the_detailed_error(self) -> None:
+        """A missing required field fails the fast path and cattrs says which field."""
+        with pytest.raises(InvalidResponseError, match=r"reportId|report_id"):
+            structure(make_converter(), {"title": "x"}, Report)
+
+
+def attrs_evolve(obj: Report, **changes: object) -> Report:
+    import attrs
+
+    return attrs.evolve(obj, **changes)
