@@ -424,6 +424,8 @@ class PortalRunner(Generic[C]):
     def __init__(self, factory: Callable[[], C], *, first: C | None = None, name: str) -> None:
         self._factory = factory
         self._client = first
+        #: The async client of the latest runtime, for reading settings once it is closed.
+        self._last = first
         self._name = name
         self._runtime: Runtime[C] | None = None
         self._lock = threading.Lock()
@@ -450,8 +452,10 @@ class PortalRunner(Generic[C]):
         if rt is not None:
             return rt.client
         with self._lock:
+            if self._closed and self._last is not None:
+                return self._last
             if self._client is None:
-                self._client = self._factory()
+                self._client = self._last = self._factory()
             return self._client
 
     def _check_pid(self) -> None:
@@ -467,6 +471,7 @@ class PortalRunner(Generic[C]):
             if rt is None or not rt.accepting:
                 client = self._client if self._client is not None else self._factory()
                 self._client = None
+                self._last = client
                 rt = Runtime(client, name=self._name)
                 self._runtime = rt
             return rt
@@ -490,6 +495,7 @@ class PortalRunner(Generic[C]):
         self._pid = os.getpid()
         self._lock = threading.Lock()  # the parent's may have been held by another thread
         rt, self._runtime = self._runtime, None
+        self._last = None
         if rt is not None:
             rt.stale = True
             rt.accepting = False

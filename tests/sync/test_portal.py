@@ -111,6 +111,9 @@ class TestBlockingPortal:
         client.close()  # idempotent
         with pytest.raises(RuntimeError, match="closed"), client:
             pass
+        assert rt.client is client._runner.client()  # settings stay readable, nothing restarts
+        assert client.base_url.host == "127.0.0.1"
+        assert client._runner._runtime is None
 
     def test_one_portal_per_client(self, env: SyncEnv) -> None:
         """Views share their client's portal; two clients have two."""
