@@ -27,6 +27,8 @@ class Pager(Generic[T]):
     ``for study in client.studies.list(customer_id): ...`` walks all items;
     ``for page in pager.pages(): ...`` walks pages (``page.items``, ``page.pagination``).
     Nothing is requested until the iteration starts; each iteration starts from page 1.
+    Items come over from the client's event loop one at a time (tens of microseconds each);
+    for listings of many thousands, ``pages()`` hands over a whole page at once.
 
     Attributes:
         page_size: Items asked for per page (200, the API's largest, unless given).
