@@ -161,7 +161,8 @@ class Runtime(Generic[C]):
         self._flushed = False
         self._iterators: set[AsyncIterator[Any]] = set()
         self.loop_thread_id = -1
-        self._portal_cm: AbstractContextManager[BlockingPortal] = start_blocking_portal(name=name)
+        self._name = name
+        self._portal_cm: AbstractContextManager[BlockingPortal] = start_blocking_portal()
         self.portal = self._portal_cm.__enter__()
         try:
             self._served, _ = self.portal.start_task(self._serve, name="bigmind-dispatcher")
@@ -182,6 +183,7 @@ class Runtime(Generic[C]):
             self.loop = asyncio.get_running_loop()
             self.loop_thread_id = threading.get_ident()
             self.thread = threading.current_thread()
+            self.thread.name = self._name  # here: older anyio has no start_blocking_portal(name=)
             task_status.started()
             await self._stop.wait()
         finally:
