@@ -225,13 +225,19 @@ class TestThreads:
         assert 0 == runtime_of(client).in_flight
 
     def test_calls_overlap_on_the_loop(self, env: SyncEnv, client: BigMind) -> None:
-        """Slow calls from 8 threads overlap instead of queueing behind each other."""
+        """Slow calls from 8 threads are in flight at once, not queued behind each other."""
         client.studies.get(env.customer_id, env.study_uids[1])  # start the portal
-        env.emu.faults.inject("delay", route="get_study", delay=0.3, times=8)
-        started = time.monotonic()
+        env.emu.faults.inject("delay", route="get_study", delay=0.5, times=8)
+        env.emu.reset_stats()
+        together = threading.Barrier(8)
+
+        def slow_get(_: int) -> str:
+            together.wait()
+            return client.studies.get(env.customer_id, env.study_uid).study.study_instance_uid
+
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda _: client.studies.get(env.customer_id, env.study_uid), range(8)))
-        assert time.monotonic() - started < 8 * 0.3
+            assert [env.study_uid] * 8 == list(pool.map(slow_get, range(8)))
+        assert env.emu.stats_snapshot()["maxConcurrentRequests"] >= 8
 
 
 class TestEventLoops:
@@ -357,15 +363,15 @@ class TestKeyboardInterrupt:
     def test_ctrl_c_cancels_the_call(
         self, env: SyncEnv, client: BigMind, interruptible: Callable[[float], None]
     ) -> None:
-        """A 5 s call interrupted at 0.2 s: KeyboardInterrupt now, task gone, client usable."""
+        """A 30 s call interrupted: KeyboardInterrupt while the server still sleeps on the
+        request, the call's task is gone from the loop, and the client is still usable."""
         client.studies.get(env.customer_id, env.study_uid)  # portal up
-        env.emu.faults.inject("delay", route="get_study", delay=5)
+        env.emu.faults.inject("delay", route="get_study", delay=30)
         interruptible(0.2)
-        started = time.monotonic()
         with pytest.raises(KeyboardInterrupt):
             client.studies.get(env.customer_id, env.study_uid)
-        assert time.monotonic() - started < 3
-        wait_until(lambda: runtime_of(client).in_flight == 0, timeout=2)
+        assert env.emu.stats_snapshot()["inFlightRequests"] >= 1  # the answer never came
+        wait_until(lambda: runtime_of(client).in_flight == 0)
         assert (
             env.study_uid
             == client.studies.get(env.customer_id, env.study_uid).study.study_instance_uid
@@ -453,11 +459,9 @@ class TestShutdown:
             print("done")
             """
         )
-        started = time.monotonic()
         result = subprocess.run(  # noqa: S603 - our own script, our interpreter
             [sys.executable, "-W", "error", "-c", script, env.emu.base_url, env.emu.api_key,
              env.customer_id, env.study_uid],
             capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
         assert ("done\n", "", 0) == (result.stdout, result.stderr, result.returncode)
-        assert time.monotonic() - started < 15
