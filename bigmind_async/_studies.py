@@ -12,7 +12,7 @@ from typing import Any
 
 from bigmind_async._core import Resource
 from bigmind_async._models import Pagination, Study, StudyDetail
-from bigmind_async._pagination import MAX_PAGE_SIZE, AsyncPager, Page
+from bigmind_async._pagination import MAX_PAGE_SIZE, AsyncPager, Page, PageDraft
 from bigmind_async._response import APIResponse
 from bigmind_async._transport import path_for
 from bigmind_async._validation import check_id, check_study_uid
@@ -84,9 +84,10 @@ class AsyncStudiesRaw(Resource):
                 params.append((key, value))
         return params
 
-    async def _fetch_page(
+    async def _fetch_draft(
         self, customer_id: str, filters: list[tuple[str, str]], page: int, limit: int
-    ) -> APIResponse[Page[Study]]:
+    ) -> APIResponse[PageDraft[Study]]:
+        """One page off the wire: its pagination read, its studies not yet structured."""
         path = path_for("customers", customer_id, "dicom-studies")
         params = [("page", str(page)), ("limit", str(limit)), *filters]
         answer = await self._core.transport.request(
@@ -99,14 +100,26 @@ class AsyncStudiesRaw(Resource):
                 status=answer.status,
                 request_id=answer.request_id,
             )
-        studies = self._core.structure(data.get("studies", []), list[Study])
+        raw_studies: Any = data.get("studies", [])
+        if not isinstance(raw_studies, list):
+            raise InvalidResponseError(
+                "list studies: studies is not a list",
+                status=answer.status,
+                request_id=answer.request_id,
+            )
         raw_pagination: Any = data.get("pagination") or {}
         if isinstance(raw_pagination, dict):
             raw_pagination = {"page": page, "limit": limit, **raw_pagination}
         pagination = self._core.structure(raw_pagination, Pagination)
-        result = Page(items=studies, pagination=pagination, request_id=answer.request_id)
+        structure = self._core.structure
+
+        def build() -> Page[Study]:
+            studies = structure(raw_studies, list[Study])
+            return Page(items=studies, pagination=pagination, request_id=answer.request_id)
+
+        draft = PageDraft(pagination=pagination, count=len(raw_studies), build=build)
         return APIResponse(
-            parsed=result,
+            parsed=draft,
             status=answer.status,
             headers=answer.headers,
             request_id=answer.request_id,
@@ -140,7 +153,8 @@ class AsyncStudiesRaw(Resource):
             indexed_to=indexed_to,
         )
         limit = _page_size(page_size) or MAX_PAGE_SIZE
-        return await self._fetch_page(customer_id, filters, page, limit)
+        response = await self._fetch_draft(customer_id, filters, page, limit)
+        return response.with_parsed(response.parsed.build())
 
     async def get(self, customer_id: str, study_uid: str) -> APIResponse[StudyDetail]:
         """One study with its entity and report count."""
@@ -196,8 +210,8 @@ class AsyncStudies(Resource):
         size = _page_size(page_size)
         raw = self._raw
 
-        async def fetch(page: int, limit: int) -> Page[Study]:
-            return (await raw._fetch_page(customer_id, filters, page, limit)).parsed
+        async def fetch(page: int, limit: int) -> PageDraft[Study]:
+            return (await raw._fetch_draft(customer_id, filters, page, limit)).parsed
 
         return AsyncPager(fetch, page_size=size)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bigmind_async import AsyncBigMind, AsyncPager, Page, Pagination
+from bigmind_async._pagination import PageDraft
 
 
 def _fake(total: int, *, totals: bool) -> tuple[list[tuple[int, int]], AsyncPager[int]]:
@@ -40,6 +43,73 @@ class TestPagerLogic:
         assert [(1, 3), (2, 3), (3, 3)] == [
             (p.pagination.page, p.pagination.total_pages) for p in pages
         ]
+
+
+class TestPagerPipelining:
+    async def test_next_page_is_requested_before_the_items_are_handed_out(self) -> None:
+        """While the caller reads page n, page n + 1 is already on its way."""
+        calls, pager = _fake(30, totals=True)
+        iterator = aiter(pager)
+        assert 0 == await anext(iterator)
+        await asyncio.sleep(0)  # let the prefetch task start
+        assert [(1, 10), (2, 10)] == calls
+        await iterator.aclose()  # type: ignore[attr-defined]
+
+    async def test_next_request_goes_out_before_models_are_built(self) -> None:
+        """A draft page's models are built only once the next page's request has started."""
+        events: list[str] = []
+
+        async def fetch(page: int, limit: int) -> PageDraft[int]:
+            events.append(f"fetch {page}")
+            pagination = Pagination(page=page, limit=limit, total=6, total_pages=2)
+
+            def build() -> Page[int]:
+                events.append(f"build {page}")
+                return Page(items=[page] * limit, pagination=pagination)
+
+            return PageDraft(pagination=pagination, count=limit, build=build)
+
+        assert [1, 1, 1, 2, 2, 2] == [i async for i in AsyncPager(fetch, page_size=3)]
+        assert ["fetch 1", "fetch 2", "build 1", "build 2"] == events
+
+    async def test_stopping_early_cancels_the_prefetch(self) -> None:
+        """Closing the iterator cancels the request for the page nobody will read."""
+        started = asyncio.Event()
+        cancelled = asyncio.Event()
+
+        async def fetch(page: int, limit: int) -> Page[int]:
+            if page == 2:
+                started.set()
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    cancelled.set()
+                    raise
+            return Page(items=list(range(limit)), pagination=Pagination(page=page, limit=limit))
+
+        iterator = aiter(AsyncPager(fetch, page_size=5))
+        assert 0 == await anext(iterator)
+        await started.wait()
+        await iterator.aclose()  # type: ignore[attr-defined]
+        await asyncio.wait_for(cancelled.wait(), 5)
+
+    async def test_a_failing_next_page_surfaces_after_the_current_items(self) -> None:
+        """Page 2's error is raised once page 1's items are all out, not before."""
+
+        async def fetch(page: int, limit: int) -> Page[int]:
+            if page == 2:
+                raise ValueError("page 2 broke")
+            return Page(items=[1, 2, 3], pagination=Pagination(page=page, limit=3))
+
+        seen: list[int] = []
+
+        async def walk() -> None:
+            async for item in AsyncPager(fetch, page_size=3):
+                seen.append(item)
+
+        with pytest.raises(ValueError, match="page 2 broke"):
+            await walk()
+        assert [1, 2, 3] == seen
 
 
 class TestPagerOverHttp:
