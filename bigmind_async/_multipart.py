@@ -4,8 +4,8 @@
 (the type check) and, for a small file, its whole content. :class:`MultipartBody` then makes a
 fresh stream for every attempt, so a retry never re-sends an exhausted iterator:
 
-- a path is opened again and read in :data:`CHUNK_SIZE` buffers (a 25 MiB report never sits
-  in memory whole), from the page cache without a thread hop where the OS allows it (see
+- a path is opened again (aiofiles) and read in :data:`CHUNK_SIZE` buffers (a 25 MiB report
+  never sits in memory whole), from the page cache without a thread hop where the OS allows it (see
   :func:`_path_chunks`); a file of at most :data:`SMALL_FILE_BYTES` was read whole by
   :func:`prepare_upload` in one worker-thread call and is sent from memory;
 - bytes are sent from memory, sliced without copying;
@@ -27,6 +27,8 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import IO, Any
+
+import aiofiles
 
 from bigmind_async._validation import (
     MAX_REPORT_BYTES,
@@ -175,30 +177,22 @@ _RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv
 _HASH_BLOCK = 1024 * 1024
 
 
-def _open_raw(path: str) -> io.FileIO:
-    return io.FileIO(path, "rb")
-
-
-def _read_at(handle: io.FileIO, view: memoryview, offset: int) -> int:
-    handle.seek(offset)
-    return handle.readinto(view) or 0
-
-
 async def _path_chunks(path: str, size: int) -> AsyncIterator[memoryview]:
     """``size`` bytes of the file at ``path``, in :data:`CHUNK_SIZE` buffers.
 
-    Each buffer is a fresh ``bytearray`` allocated here, in the loop's thread, and handed out
-    as a ``memoryview`` (aiohttp slices it to the Content-Length: a bytes or bytearray slice
-    would be a copy). Where the OS allows it (Linux ``preadv`` with ``RWF_NOWAIT``), a buffer
-    is filled in the loop's thread straight from the page cache, which cannot block: no thread
-    hop per chunk, which is where a chunked upload spends its time. When the bytes are not
-    cached yet (EAGAIN), or the file system does not support the flag (tmpfs...), the read
-    runs on a worker thread instead, as any blocking read must.
+    The file is opened with aiofiles (unbuffered). Each buffer is a fresh ``bytearray``
+    allocated here, in the loop's thread, and handed out as a ``memoryview`` (aiohttp slices it
+    to the Content-Length: a bytes or bytearray slice would be a copy). Where the OS allows it
+    (Linux ``preadv`` with ``RWF_NOWAIT``), a buffer is filled in the loop's thread straight
+    from the page cache, which cannot block: no thread hop per chunk, which is where a chunked
+    upload spends its time. When the bytes are not cached yet (EAGAIN), or the file system
+    does not support the flag (tmpfs...), aiofiles reads them on a worker thread, as any
+    blocking read must.
     """
-    loop = asyncio.get_running_loop()
-    handle = await loop.run_in_executor(None, _open_raw, path)
     nowait = _RWF_NOWAIT
-    try:
+    async with aiofiles.open(path, "rb", buffering=0) as handle:
+        fd = handle.fileno()
+        position = 0  # the file's own offset, which only aiofiles' reads move
         offset = 0
         while offset < size:
             buf = bytearray(min(CHUNK_SIZE, size - offset))
@@ -208,15 +202,16 @@ async def _path_chunks(path: str, size: int) -> AsyncIterator[memoryview]:
                 got: int | None = None
                 if nowait is not None:
                     try:
-                        got = os.preadv(handle.fileno(), [view[filled:]], offset + filled, nowait)
+                        got = os.preadv(fd, [view[filled:]], offset + filled, nowait)
                     except BlockingIOError:
                         got = None  # not in the page cache: read on a thread
                     except OSError:
                         nowait = None  # EOPNOTSUPP / EINVAL: this file system cannot do it
                 if got is None:
-                    got = await loop.run_in_executor(
-                        None, _read_at, handle, view[filled:], offset + filled
-                    )
+                    if position != offset + filled:
+                        position = await handle.seek(offset + filled)
+                    got = await handle.readinto(view[filled:]) or 0
+                    position += got
                 if got == 0:
                     raise ValidationError(
                         f"file: {path} shrank while it was being sent", status=None
@@ -224,8 +219,6 @@ async def _path_chunks(path: str, size: int) -> AsyncIterator[memoryview]:
                 filled += got
             offset += filled
             yield view
-    finally:
-        handle.close()
 
 
 async def prepare_upload(file: Any, *, filename: str | None, argument: str = "file") -> Upload:
