@@ -153,6 +153,27 @@ class TestPathReads:
         else:
             assert [] == calls
 
+    async def test_cached_and_uncached_chunks_mix(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Chunks read from the page cache and chunks read by aiofiles interleave: same bytes."""
+        import os
+
+        import bigmind_async._multipart as multipart
+
+        real_preadv = os.preadv
+        path = tmp_path / "r.pdf"
+        _write(path, PDF)
+
+        def preadv(fd: int, buffers: list[memoryview], offset: int, flags: int = 0) -> int:
+            if (offset // CHUNK_SIZE) % 2:
+                raise BlockingIOError(11, "EAGAIN")
+            return real_preadv(fd, buffers, offset)
+
+        monkeypatch.setattr(multipart.os, "preadv", preadv, raising=False)
+        monkeypatch.setattr(multipart, "_RWF_NOWAIT", 8)
+        assert PDF == b"".join(await self._chunks(path))
+
     async def test_file_that_shrinks_is_an_error(self, tmp_path: Path) -> None:
         """A file cut short while it is being sent raises ValidationError, never sends short."""
         from bigmind_async import ValidationError
