@@ -226,7 +226,8 @@ class Runtime(Generic[C]):
         call.task = task
         self._tasks.add(task)
 
-    def _cancel(self, call: _Call) -> None:
+    def _abandon(self, call: _Call) -> None:
+        self._take_inbox()  # an interrupted hand-off may have left it without a wake-up
         task = call.task
         if task is not None:
             task.cancel()
@@ -302,31 +303,16 @@ class Runtime(Generic[C]):
             stale = self.stale or self.pid != os.getpid()
             raise RuntimeError(_FORKED_MESSAGE if stale else _CLOSED_MESSAGE)
         call = _Call()
-        coro = self._run(fn, args, call)
-        item = (coro, call)
-        self._inbox.append(item)
-        if self._flushed:
-            # The portal stopped between the check above and the append: nothing will take it.
-            with contextlib.suppress(ValueError):  # ValueError: the final flush took it
-                self._inbox.remove(item)
-                coro.close()
-                raise RuntimeError(_CLOSED_MESSAGE)
-        elif not self._inbox_scheduled:
-            # Wake the loop only when no wake-up is pending already: under load many calls
-            # share one (a wake-up is a syscall, and a GIL hand-off, in the calling thread).
-            self._inbox_scheduled = True
-            try:
-                self.loop.call_soon_threadsafe(self._take_inbox, context=self._context)
-            except RuntimeError:  # the loop is closed: the client closed meanwhile
-                coro.close()
-                raise RuntimeError(_CLOSED_MESSAGE) from None
+        item = (self._run(fn, args, call), call)
         try:
+            self._submit(item)
             call.done.acquire()
         except BaseException:
-            # KeyboardInterrupt while waiting: cancel the call's task on the loop, re-raise.
+            # KeyboardInterrupt while waiting (or while handing over): cancel the call on the
+            # loop, and make sure an interrupted hand-off cannot leave the inbox unattended.
             call.cancelled = True
-            with contextlib.suppress(RuntimeError):
-                self.loop.call_soon_threadsafe(self._cancel, call, context=self._context)
+            with contextlib.suppress(RuntimeError):  # the loop is gone
+                self.loop.call_soon_threadsafe(self._abandon, call, context=self._context)
             raise
         error = call.error
         if error is not None:
@@ -336,6 +322,27 @@ class Runtime(Generic[C]):
             finally:
                 del error  # no reference cycle through the traceback
         return call.result
+
+    def _submit(self, item: tuple[Coroutine[Any, Any, None], _Call]) -> None:
+        self._inbox.append(item)
+        if self._flushed:
+            # The portal stopped between the check in ``_wait`` and the append: nothing will
+            # take it any more (unless the final flush just did, and answered it).
+            with contextlib.suppress(ValueError):
+                self._inbox.remove(item)
+                item[0].close()
+                raise RuntimeError(_CLOSED_MESSAGE)
+        elif not self._inbox_scheduled:
+            # Wake the loop only when no wake-up is pending already: under load many calls
+            # share one (a wake-up is a syscall, and a GIL hand-off, in the calling thread).
+            self._inbox_scheduled = True
+            try:
+                self.loop.call_soon_threadsafe(self._take_inbox, context=self._context)
+            except RuntimeError:  # the loop is closed: the client closed meanwhile
+                with contextlib.suppress(ValueError):
+                    self._inbox.remove(item)
+                    item[0].close()
+                raise RuntimeError(_CLOSED_MESSAGE) from None
 
     def iterate(self, open_: Callable[[C], AsyncIterator[T]]) -> Generator[T, None, None]:
         """A plain iterator over ``open_(client)``, stepped on the loop one item at a time.

@@ -377,6 +377,25 @@ class TestKeyboardInterrupt:
             == client.studies.get(env.customer_id, env.study_uid).study.study_instance_uid
         )
 
+    def test_interrupted_hand_off_does_not_wedge_the_client(
+        self, env: SyncEnv, client: BigMind, interruptible: Callable[[float], None]
+    ) -> None:
+        """Ctrl-C landing between queueing a call and waking the loop (simulated: a wake-up
+        marked pending that never comes) re-wakes the loop, so other threads' calls go on."""
+        client.studies.get(env.customer_id, env.study_uid)
+        rt = runtime_of(client)
+        rt._inbox_scheduled = True  # as if interrupted just before call_soon_threadsafe
+        with ThreadPoolExecutor(1) as pool:
+            other = pool.submit(client.studies.get, env.customer_id, env.study_uids[1])
+            interruptible(0.3)
+            with pytest.raises(KeyboardInterrupt):
+                client.studies.get(env.customer_id, env.study_uid)
+            assert env.study_uids[1] == other.result(10).study.study_instance_uid
+        assert (
+            env.study_uid
+            == client.studies.get(env.customer_id, env.study_uid).study.study_instance_uid
+        )
+
 
 class TestFork:
     """After ``os.fork()`` the child gets a fresh portal and session; the parent is untouched."""
