@@ -33,7 +33,7 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on both packages and the typing test file."""
     session.install("-e", ".[test,cli,dicom]", "mypy>=1.11", "types-aiofiles")
     session.run("mypy")
-    session.run("mypy", "--strict", "tests/typing_check.py")
+    session.run("mypy", "--strict", "tests/typing_check.py", "tests/sync/typing_check.py")
 
 
 @nox.session
