@@ -15,6 +15,7 @@ errors, the same retries, limiter and validation. The facade adds only the hand-
 from __future__ import annotations
 
 import functools
+import inspect
 import ssl as ssl_module
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yarl
 
 from bigmind_async import NOT_GIVEN, AsyncBigMind, NotGiven, RateLimiter, Timeout
-from bigmind_sync._mirror import mirrors
+from bigmind_sync._mirror import args_section, mirrors
 from bigmind_sync._portal import PortalRunner, release
 from bigmind_sync._resources import Reports, ReportsRaw, Studies, StudiesRaw
 
@@ -227,3 +228,8 @@ class BigMind:
 
     def __reduce__(self) -> Any:
         raise TypeError("BigMind clients are not picklable")
+
+
+# The constructor's arguments are the async client's: so is their documentation.
+if (_args := args_section(AsyncBigMind)) and BigMind.__doc__:
+    BigMind.__doc__ = inspect.cleandoc(BigMind.__doc__) + "\n\n" + _args

@@ -7,10 +7,11 @@ the async method of the same name; :func:`mirrors` gives it that method's docstr
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["mirrors"]
+__all__ = ["args_section", "mirrors"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,3 +24,16 @@ def mirrors(source: object) -> Callable[[F], F]:
         return fn
 
     return decorate
+
+
+def args_section(source: object) -> str:
+    """The ``Args:`` block of ``source``'s docstring (dedented), or ``""`` when it has none."""
+    lines = inspect.cleandoc(getattr(source, "__doc__", None) or "").splitlines()
+    if "Args:" not in lines:
+        return ""
+    block = lines[lines.index("Args:") :]
+    end = next(
+        (i for i in range(1, len(block)) if block[i] and not block[i].startswith(" ")),
+        len(block),
+    )
+    return "\n".join(block[:end]).rstrip()

@@ -21,6 +21,7 @@ from bigmind_async import (
 )
 from bigmind_async import RawResponses as AsyncRawResponses
 from bigmind_sync import BigMind, Pager, RawResponses, Reports, ReportsRaw, Studies, StudiesRaw
+from bigmind_sync._mirror import args_section
 
 #: (async class, sync class): every public member of the first must be on the second.
 PAIRS: list[tuple[type[Any], type[Any]]] = [
@@ -110,6 +111,12 @@ class TestSignatureParity:
     def test_context_manager(self) -> None:
         """``with BigMind()`` mirrors ``async with AsyncBigMind()``."""
         assert parameters(AsyncBigMind.__aexit__) == parameters(BigMind.__exit__)
+
+    def test_constructor_arguments_documented_as_in_async(self) -> None:
+        """``help(BigMind)`` lists the async client's ``Args:`` block, word for word."""
+        args = args_section(AsyncBigMind)
+        assert args.startswith("Args:\n    api_key:")
+        assert args in (BigMind.__doc__ or "")
 
     def test_close_is_documented_like_aclose(self) -> None:
         """The one renamed method says the same thing about views and idempotence."""
