@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -58,9 +59,19 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _DEBUG = 10
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")
+
+
 def path_for(*segments: str) -> str:
-    """``/a/b%2Fc``: each segment percent-encoded whole (``safe=""``), never normalized."""
-    return "".join("/" + quote(segment, safe="") for segment in segments)
+    """``/a/b%2Fc``: each segment percent-encoded whole (``safe=""``), never normalized.
+
+    Ids and UIDs are nearly always unreserved characters already, which need no quoting
+    (``quote`` costs ~4 us a segment: a few percent of a small upload).
+    """
+    return "".join(
+        "/" + (segment if _UNRESERVED.fullmatch(segment) else quote(segment, safe=""))
+        for segment in segments
+    )
 
 
 @attrs.frozen(kw_only=True)
