@@ -15,7 +15,6 @@ import os
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable
 from pathlib import Path
-from typing import Any
 
 import aiofiles.os
 import attrs
@@ -191,19 +190,6 @@ def _upload_name(filename: str | None) -> str | None:
     return base
 
 
-def _response(answer: Answer, parsed: Any, method: str, path: str) -> APIResponse[Any]:
-    return APIResponse(
-        parsed=parsed,
-        status=answer.status,
-        headers=answer.headers,
-        request_id=answer.request_id,
-        elapsed=answer.elapsed,
-        attempts=answer.attempts,
-        method=method,
-        path=path,
-    )
-
-
 class AsyncReportsRaw(Resource):
     """``client.with_raw_response.reports``: same calls, returning APIResponse."""
 
@@ -256,7 +242,7 @@ class AsyncReportsRaw(Resource):
             core.returned_report_ids.add(report.report_id)
         if report.attached_by_partner_key_id:
             core.own_key_ids.add(report.attached_by_partner_key_id)
-        return _response(answer, report, "POST", path)
+        return answer.to_response(report, "POST", path)
 
     async def list(self, customer_id: str, study_uid: str) -> APIResponse[list[Report]]:
         """The study's reports; see :meth:`AsyncReports.list`."""
@@ -266,7 +252,7 @@ class AsyncReportsRaw(Resource):
             self._core, customer_id, study_uid, self._options, None
         )
         path = path_for("customers", customer_id, "dicom-studies", study_uid, "reports")
-        return _response(answer, reports, "GET", path)
+        return answer.to_response(reports, "GET", path)
 
     async def get(self, customer_id: str, report_id: str) -> APIResponse[ReportDownload]:
         """A report with a fresh download URL; see :meth:`AsyncReports.get`."""
@@ -274,7 +260,7 @@ class AsyncReportsRaw(Resource):
         check_id(report_id, "report_id")
         path = path_for("customers", customer_id, "reports", report_id)
         answer = await self._core.transport.request("GET", path, options=self._options)
-        return _response(answer, self._core.structure(answer.data, ReportDownload), "GET", path)
+        return answer.to_response(self._core.structure(answer.data, ReportDownload), "GET", path)
 
     async def download(
         self,
@@ -342,7 +328,7 @@ class AsyncReportsRaw(Resource):
             options=self._options,
             ok_on_retry_codes=frozenset({"REPORT_NOT_FOUND"}),
         )
-        return _response(answer, None, "DELETE", path)
+        return answer.to_response(None, "DELETE", path)
 
 
 class AsyncReports(Resource):

@@ -118,16 +118,7 @@ class AsyncStudiesRaw(Resource):
             return Page(items=studies, pagination=pagination, request_id=answer.request_id)
 
         draft = PageDraft(pagination=pagination, count=len(raw_studies), build=build)
-        return APIResponse(
-            parsed=draft,
-            status=answer.status,
-            headers=answer.headers,
-            request_id=answer.request_id,
-            elapsed=answer.elapsed,
-            attempts=answer.attempts,
-            method="GET",
-            path=path,
-        )
+        return answer.to_response(draft, "GET", path)
 
     async def list(
         self,
@@ -162,17 +153,7 @@ class AsyncStudiesRaw(Resource):
         check_study_uid(study_uid)
         path = path_for("customers", customer_id, "dicom-studies", study_uid)
         answer = await self._core.transport.request("GET", path, options=self._options)
-        detail = self._core.structure(answer.data, StudyDetail)
-        return APIResponse(
-            parsed=detail,
-            status=answer.status,
-            headers=answer.headers,
-            request_id=answer.request_id,
-            elapsed=answer.elapsed,
-            attempts=answer.attempts,
-            method="GET",
-            path=path,
-        )
+        return answer.to_response(self._core.structure(answer.data, StudyDetail), "GET", path)
 
 
 class AsyncStudies(Resource):

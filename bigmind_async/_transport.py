@@ -23,7 +23,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import aiohttp
@@ -35,6 +35,7 @@ from bigmind_async._config import Settings, Timeout
 from bigmind_async._logging import logger, scrub
 from bigmind_async._multipart import MultipartBody
 from bigmind_async._ratelimit import DeadlineTooShort, RateLimiter
+from bigmind_async._response import APIResponse
 from bigmind_async._retries import Action, RetryPolicy, decide
 from bigmind_async.errors import (
     APIConnectionError,
@@ -54,6 +55,8 @@ __all__ = [
     "path_for",
     "translate_exception",
 ]
+
+T = TypeVar("T")
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _DEBUG = 10
@@ -240,6 +243,19 @@ class Answer:
     attempts: int
     elapsed: float
     reconciled: bool = False
+
+    def to_response(self, parsed: T, method: str, path: str) -> APIResponse[T]:
+        """The raw-access view of this answer around ``parsed``."""
+        return APIResponse(
+            parsed=parsed,
+            status=self.status,
+            headers=self.headers,
+            request_id=self.request_id,
+            elapsed=self.elapsed,
+            attempts=self.attempts,
+            method=method,
+            path=path,
+        )
 
 
 class _AttemptContext:
