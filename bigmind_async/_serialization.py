@@ -25,7 +25,7 @@ from bigmind_async._models import (
 )
 from bigmind_async.errors import InvalidResponseError
 
-__all__ = ["make_converter", "structure", "to_camel"]
+__all__ = ["format_datetime", "make_converter", "structure", "to_camel"]
 
 T = TypeVar("T")
 
@@ -67,7 +67,7 @@ def make_converter(*, now: Callable[[], datetime] = _utcnow) -> cattrs.Converter
     converter = cattrs.Converter(detailed_validation=True)
 
     converter.register_structure_hook(datetime, _structure_datetime)
-    converter.register_unstructure_hook(datetime, _unstructure_datetime)
+    converter.register_unstructure_hook(datetime, format_datetime)
     converter.register_structure_hook(date, _structure_date)
     converter.register_unstructure_hook(date, date.isoformat)
     converter.register_structure_hook_func(
@@ -300,7 +300,9 @@ def _normalize_fraction(text: str) -> str:
     return _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
 
 
-def _unstructure_datetime(value: datetime) -> str:
+def format_datetime(value: datetime) -> str:
+    """The API's form of a moment: UTC, ``Z``, milliseconds (microseconds when they matter);
+    a naive value is taken as UTC."""
     utc = value.astimezone(timezone.utc) if value.tzinfo is not None else value
     micros = utc.microsecond
     fraction = f"{micros // 1000:03d}" if micros % 1000 == 0 else f"{micros:06d}"

@@ -7,13 +7,14 @@ request.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from bigmind_async._core import Resource
 from bigmind_async._models import Pagination, Study, StudyDetail
 from bigmind_async._pagination import MAX_PAGE_SIZE, AsyncPager, Page, PageDraft
 from bigmind_async._response import APIResponse
+from bigmind_async._serialization import format_datetime
 from bigmind_async._transport import path_for
 from bigmind_async._validation import check_id, check_study_uid
 from bigmind_async.errors import InvalidResponseError, ValidationError
@@ -27,10 +28,7 @@ def _moment(value: Moment | None, argument: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        utc = value.astimezone(timezone.utc)
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+        return format_datetime(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, str) and value.strip():
