@@ -66,7 +66,7 @@ from bigmind_async import (
     WebhookSignatureError,
     __version__,
 )
-from bigmind_async.webhooks import construct_event, verify_signature
+from bigmind_async.webhooks import WebhookRouter, construct_event, verify_signature
 from bigmind_sync._client import BigMind, RawResponses
 from bigmind_sync._pagination import Pager
 from bigmind_sync._resources import Reports, ReportsRaw, Studies, StudiesRaw
@@ -128,6 +128,7 @@ __all__ = [
     "UnauthenticatedError",
     "ValidationError",
     "WebhookEvent",
+    "WebhookRouter",
     "WebhookSignatureError",
     "__version__",
     "construct_event",
