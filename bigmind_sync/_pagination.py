@@ -1,8 +1,10 @@
 """``Pager``: the sync face of :class:`~bigmind_async.AsyncPager`.
 
 It holds no pagination logic: every iteration opens the async pager on the client's portal
-and steps it there one item (or page) at a time. Breaking out of a ``for`` loop, calling
-``close()`` on the iterator, or dropping it closes the async generator on the loop.
+and steps it there one PAGE at a time (item iteration walks ``pages(prefetch=True)`` and hands
+out each page's items in the calling thread: one cross-thread hand-off per page, not per item).
+Breaking out of a ``for`` loop, calling ``close()`` on the iterator, or dropping it closes the
+async generator on the loop.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ class Pager(Generic[T]):
     ``for study in client.studies.list(customer_id): ...`` walks all items;
     ``for page in pager.pages(): ...`` walks pages (``page.items``, ``page.pagination``).
     Nothing is requested until the iteration starts; each iteration starts from page 1.
-    Items come over from the client's event loop one at a time (tens of microseconds each);
-    for listings of many thousands, ``pages()`` hands over a whole page at once.
+    Pages come over from the client's event loop whole, so walking items costs one hand-off
+    per page; like ``AsyncPager``, item iteration asks for the next page before it is needed.
 
     Attributes:
         page_size: Items asked for per page (200, the API's largest, unless given).
@@ -54,11 +56,16 @@ class Pager(Generic[T]):
         return pager
 
     def __iter__(self) -> Generator[T, None, None]:
-        return self._client._iterate(lambda c: aiter(self._open(c)))
+        pages = self.pages(prefetch=True)
+        try:
+            for page in pages:
+                yield from page.items
+        finally:
+            pages.close()
 
     @mirrors(AsyncPager.pages)
-    def pages(self) -> Generator[Page[T], None, None]:
-        return self._client._iterate(lambda c: self._open(c).pages())
+    def pages(self, *, prefetch: bool = False) -> Generator[Page[T], None, None]:
+        return self._client._iterate(lambda c: self._open(c).pages(prefetch=prefetch))
 
     @mirrors(AsyncPager.to_list)
     def to_list(self) -> list[T]:

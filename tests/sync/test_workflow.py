@@ -79,6 +79,25 @@ class TestWorkflow:
             s.study_instance_uid for p in pages for s in p.items
         )
 
+    def test_items_cross_over_a_page_at_a_time(
+        self, env: SyncEnv, client: BigMind, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Walking items costs one hand-off per page, not one per item."""
+        from bigmind_sync._portal import Runtime
+
+        hand_offs: list[object] = []
+        original = Runtime.call
+
+        def counting_call(self: Runtime[object], fn: object, *args: object) -> object:
+            hand_offs.append(fn)
+            return original(self, fn, *args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Runtime, "call", counting_call)
+        studies = list(client.studies.list(env.customer_id, page_size=2))
+        assert sorted(env.study_uids) == sorted(s.study_instance_uid for s in studies)
+        # 5 studies in pages of 2: open + 3 pages + the end (per item it would be 7)
+        assert len(hand_offs) <= 1 + 3 + 1
+
     def test_pager_restarts_and_to_list(self, env: SyncEnv, client: BigMind) -> None:
         """Each iteration starts from page 1; ``to_list`` gathers everything; ``page_size``."""
         pager = client.studies.list(env.customer_id, page_size=3)
