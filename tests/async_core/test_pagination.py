@@ -55,6 +55,16 @@ class TestPagerPipelining:
         assert [(1, 10), (2, 10)] == calls
         await iterator.aclose()  # type: ignore[attr-defined]
 
+    @pytest.mark.parametrize(("prefetch", "expected"), [(False, [1]), (True, [1, 2])])
+    async def test_pages_prefetch_is_opt_in(self, prefetch: bool, expected: list[int]) -> None:
+        """pages() asks for a page when it is reached, unless told to prefetch."""
+        calls, pager = _fake(30, totals=True)
+        pages = pager.pages(prefetch=prefetch)
+        await anext(pages)
+        await asyncio.sleep(0)
+        assert expected == [page for page, _ in calls]
+        await pages.aclose()  # type: ignore[attr-defined]
+
     async def test_next_request_goes_out_before_models_are_built(self) -> None:
         """A draft page's models are built only once the next page's request has started."""
         events: list[str] = []
