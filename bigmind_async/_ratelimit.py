@@ -27,7 +27,8 @@ network latency.
 
 When the server still answers 429, :meth:`RateLimiter.pause` stops everyone until its
 ``Retry-After`` has passed and halves the burst (never below 1): the server's count evidently
-includes traffic this client cannot see (another process of the same partner).
+includes traffic this client cannot see (another process of the same partner). Each quiet
+minute after that (no further 429) doubles it back, up to its configured size.
 ``rate=None`` turns the bucket off; pauses after a 429 still apply.
 """
 
@@ -42,6 +43,8 @@ __all__ = ["DeadlineTooShort", "RateLimiter"]
 _SAFETY = 0.99  # refill 1% slower than the server, so network jitter never puts us ahead
 _MAX_DEFAULT_BURST = 4.0
 _EPSILON = 1e-9
+#: Seconds without a 429 after which the burst halved by one is doubled back.
+BURST_RECOVERY = 60.0
 
 
 def default_burst(rate: float | None) -> float:
@@ -91,6 +94,8 @@ class RateLimiter:
             raise ValueError("rate_limit_burst must be at least 1")
         self.rate = rate
         self.burst = float(burst if burst is not None else default_burst(rate))
+        self._full_burst = self.burst
+        self._quiet_since = float("-inf")
         self._per_second = refill_per_second(rate, self.burst) if rate is not None else 0.0
         self._clock = clock
         self._sleep = sleep
@@ -111,6 +116,10 @@ class RateLimiter:
     def _refill(self, now: float) -> None:
         if self.rate is None:
             return
+        if self.burst < self._full_burst and now - self._quiet_since >= BURST_RECOVERY:
+            # A quiet minute since the last 429 (or the last recovery): undo one halving.
+            self.burst = min(self._full_burst, self.burst * 2)
+            self._quiet_since = now
         if self._answered:  # see the module docs: no refill before the first answer
             start = max(self._updated, self._paused_until)
             if now > start:
@@ -207,6 +216,7 @@ class RateLimiter:
             self._refill(now)
             self.burst = max(1.0, self.burst / 2)
             self._credit = min(self._credit, self._taken)
+            self._quiet_since = self._paused_until
 
     def __repr__(self) -> str:
         return f"RateLimiter(rate={self.rate!r}, burst={self.burst!r})"

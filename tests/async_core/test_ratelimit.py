@@ -96,6 +96,33 @@ class TestTokenBucket:
         bucket.pause(1)
         assert 5.0 == bucket.burst
 
+    def test_burst_recovers_after_a_quiet_minute(self) -> None:
+        """Each minute without a 429 doubles a halved burst back, up to its size; a new 429
+        restarts the count."""
+        from bigmind_async._ratelimit import BURST_RECOVERY
+
+        t = FakeTime()
+        bucket = RateLimiter(600, 8, clock=t.clock, sleep=t.sleep)
+        bucket.note_answer()
+        bucket.pause(1)
+        bucket.pause(1)
+        assert 2.0 == bucket.burst
+        t.now += 1 + BURST_RECOVERY - 0.5
+        bucket.reserve()
+        assert 2.0 == bucket.burst  # not a whole quiet minute yet
+        t.now += 0.5
+        bucket.reserve()
+        assert 4.0 == bucket.burst
+        bucket.pause(1)  # a 429 again: halve, and the quiet minute starts over
+        assert 2.0 == bucket.burst
+        t.now += 1 + BURST_RECOVERY
+        bucket.reserve()
+        t.now += BURST_RECOVERY
+        bucket.reserve()
+        t.now += BURST_RECOVERY
+        bucket.reserve()
+        assert 8.0 == bucket.burst  # never past its configured size
+
     async def test_charge_counts_unasked_requests(self) -> None:
         """Hidden re-sends spend the budget too."""
         t = FakeTime()
