@@ -50,7 +50,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from bigmind_async import _reports  # module, not names: _reports may import this module
 from bigmind_async._journal import JobKey, Journal, JournalConflictError, JournalError
 from bigmind_async._models import AttachJob, AttachOutcome, Report
-from bigmind_async._multipart import prepare_upload
+from bigmind_async._multipart import HASH_BLOCK, prepare_upload, sha256_of
 from bigmind_async._validation import check_report_type
 from bigmind_async.errors import (
     APIConnectionError,
@@ -67,8 +67,8 @@ if TYPE_CHECKING:
 
 __all__ = ["HASH_CHUNK", "OnProgress", "attach_many", "is_fatal", "job_sha256"]
 
-#: Bytes per read when hashing a job's file.
-HASH_CHUNK = 1024 * 1024
+#: Bytes hashed inline on the loop; a larger in-memory file is hashed on a thread.
+HASH_CHUNK = HASH_BLOCK
 
 #: ``on_progress(outcome)``: called once per finished job, before the outcome is yielded.
 OnProgress = Callable[[AttachOutcome], object]
@@ -89,11 +89,8 @@ def is_fatal(error: BaseException | None) -> bool:
 
 
 def _hash_path(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    with open(path, "rb", buffering=0) as handle:
+        return sha256_of(handle)
 
 
 def _hash_fileobj(fileobj: IO[bytes]) -> str:
@@ -105,13 +102,10 @@ def _hash_fileobj(fileobj: IO[bytes]) -> str:
             status=None,
         )
     start = fileobj.tell()
-    digest = hashlib.sha256()
     try:
-        while chunk := fileobj.read(HASH_CHUNK):
-            digest.update(chunk)
+        return sha256_of(fileobj)
     finally:
         fileobj.seek(start)
-    return digest.hexdigest()
 
 
 async def job_sha256(file: object) -> str:

@@ -41,11 +41,13 @@ from bigmind_async.errors import ValidationError
 
 __all__ = [
     "CHUNK_SIZE",
+    "HASH_BLOCK",
     "SMALL_FILE_BYTES",
     "MultipartBody",
     "ProgressCallback",
     "Upload",
     "prepare_upload",
+    "sha256_of",
 ]
 
 #: Bytes per read and per write when streaming. Measured by ``python -m benchmarks`` (32
@@ -146,35 +148,38 @@ class Upload:
         return self.sha256
 
     def _hash(self) -> str:
-        digest = hashlib.sha256()
         if self._data is not None:
-            digest.update(self._data)
-        elif self._path is not None:
+            return hashlib.sha256(self._data).hexdigest()
+        if self._path is not None:
             with open(self._path, "rb", buffering=0) as handle:
-                remaining = self.size
-                while remaining > 0:
-                    block = handle.read(min(_HASH_BLOCK, remaining))
-                    if not block:
-                        break
-                    digest.update(block)
-                    remaining -= len(block)
-        else:
-            fileobj = self._fileobj
-            assert fileobj is not None
-            fileobj.seek(self._start)
-            remaining = self.size
-            while remaining > 0:
-                block = fileobj.read(min(_HASH_BLOCK, remaining))
-                if not block:
-                    break
-                digest.update(block)
-                remaining -= len(block)
-        return digest.hexdigest()
+                return sha256_of(handle, self.size)
+        fileobj = self._fileobj
+        assert fileobj is not None
+        fileobj.seek(self._start)
+        return sha256_of(fileobj, self.size)
+
+
+#: Bytes per read when hashing a file.
+HASH_BLOCK = 1024 * 1024
+
+
+def sha256_of(handle: IO[bytes] | io.RawIOBase, size: int | None = None) -> str:
+    """Hex SHA-256 of ``handle`` from where it stands: ``size`` bytes, or to its end when
+    ``None``; read in :data:`HASH_BLOCK` blocks, never whole. Blocking: call it on a thread."""
+    digest = hashlib.sha256()
+    remaining = size
+    while remaining is None or remaining > 0:
+        block = handle.read(HASH_BLOCK if remaining is None else min(HASH_BLOCK, remaining))
+        if not block:
+            break
+        digest.update(block)
+        if remaining is not None:
+            remaining -= len(block)
+    return digest.hexdigest()
 
 
 #: ``os.preadv`` flag: fail with EAGAIN instead of waiting for the disk (Linux >= 4.14).
 _RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None
-_HASH_BLOCK = 1024 * 1024
 
 
 async def _path_chunks(path: str, size: int) -> AsyncIterator[memoryview]:
