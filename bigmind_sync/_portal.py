@@ -13,10 +13,13 @@ Lifecycle
 Calls
     ``runtime.call(fn, *args)`` runs ``fn(*args)`` on the loop (awaiting it when it returns an
     awaitable) and blocks the calling thread until it is done. The hand-off is as thin as the
-    portal's loop allows: the call goes into an inbox (a deque) and, unless a wake-up is
-    already pending, one ``loop.call_soon_threadsafe`` wakes the loop, which starts each call
-    as a plain task; the caller sleeps on a bare ``threading.Lock`` that the task releases.
-    One wake-up each way, no task group or cancel scope per call, no extra thread.
+    portal's loop allows: the call goes into an inbox (a deque) that the loop empties, starting
+    each call as a plain task, every time it polls for I/O; the caller sleeps on a bare
+    ``threading.Lock`` that the task releases. Only a loop that is asleep in its poll needs
+    waking (one ``loop.call_soon_threadsafe``): the portal's loop runs on a selector that says
+    when it is about to sleep (:class:`_PortalSelector`), so under load, when the loop is busy,
+    handing a call over costs no system call and no GIL hand-off. At most one wake-up each
+    way, no task group or cancel scope per call, no extra thread.
     (``portal.start_task_soon`` first waits for the loop to spawn the task before it returns
     its future, a second round trip, and wraps every call in a cancel scope: about twice the
     cost; ``benchmarks/sync_overhead.py`` measures both.) The calls of any number of threads
@@ -58,7 +61,9 @@ import collections
 import contextlib
 import contextvars
 import os
+import selectors
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from contextlib import AbstractContextManager
@@ -116,6 +121,80 @@ async def _aclose(iterator: AsyncIterator[Any]) -> None:
         await close()
 
 
+class _PortalSelector(selectors.DefaultSelector):
+    """The portal loop's selector, where the loop meets the threads that call it.
+
+    Calls in: every time it polls, the loop takes the calls handed over, and ``sleeping``
+    tells a submitting thread whether the loop must be woken to see its call at all.
+
+    Results out: a finished call's waiting thread is woken (its lock released) when the loop
+    is about to sleep, or at the latest ``MAX_HOLD`` seconds after the call finished while
+    the loop stays busy. A thread woken while the loop is busy has to wait for the GIL the
+    loop holds: it is signalled, and loses the race, each time the loop drops the GIL for a
+    system call, and each of those futile wake-ups costs the loop a system call of its own
+    (on a VM, an interrupt to another CPU). Woken when the loop sleeps, it runs at once.
+
+    Lost wake-ups cannot happen: the loop sets ``sleeping`` and then looks at the inbox once
+    more before it blocks; a submitter appends to the inbox and then reads ``sleeping``. One
+    of the two sees the other's write (each step is one bytecode under the GIL).
+    """
+
+    #: The longest a finished call's thread is kept waiting while the loop stays busy.
+    MAX_HOLD = 0.0005
+
+    sleeping = False
+    _inbox: collections.deque[Any] | None = None
+    _take: Callable[[], None] | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._finished: list[threading.Lock] = []
+        self._held_since = 0.0
+
+    def bind(self, inbox: collections.deque[Any], take: Callable[[], None]) -> None:
+        """Start serving ``inbox``: ``take`` empties it (on the loop, inside ``select``)."""
+        self._inbox, self._take = inbox, take
+
+    def finished(self, done: threading.Lock) -> None:
+        """On the loop: release ``done`` (a waiting thread's lock) before the loop sleeps."""
+        if not self._finished:
+            self._held_since = time.monotonic()
+        self._finished.append(done)
+
+    def release_finished(self) -> None:
+        """Wake every thread whose call has finished (any thread may call it)."""
+        finished, self._finished = self._finished, []
+        for done in finished:
+            done.release()
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        inbox, take = self._inbox, self._take
+        if inbox is None or take is None:
+            return super().select(timeout)
+        if inbox:
+            take()
+            timeout = 0  # the calls just started are ready to run: poll, do not block
+        if timeout is not None and timeout <= 0:
+            if self._finished and time.monotonic() - self._held_since >= self.MAX_HOLD:
+                self.release_finished()
+            return super().select(timeout)
+        if self._finished:
+            self.release_finished()
+        self.sleeping = True
+        try:
+            if inbox:  # handed over after the first look, by a thread that saw us awake
+                self.sleeping = False
+                take()
+                timeout = 0
+            return super().select(timeout)
+        finally:
+            self.sleeping = False
+
+
+def _new_portal_loop(selector: _PortalSelector) -> Callable[[], asyncio.AbstractEventLoop]:
+    return lambda: asyncio.SelectorEventLoop(selector)
+
+
 class _Call:
     """One call in flight: the waiting thread blocks on ``done`` until the loop releases it.
 
@@ -151,6 +230,8 @@ class Runtime(Generic[C]):
         self.stale = False
         #: Calls running on the loop now (read by tests).
         self.in_flight = 0
+        #: Times a submitting thread had to wake the loop (read by tests).
+        self.wakeups = 0
         self._cancel_on_stop = False
         self._tasks: set[asyncio.Task[None]] = set()
         #: Calls handed over by other threads, started on the loop by ``_take_inbox``.
@@ -162,7 +243,10 @@ class Runtime(Generic[C]):
         self._iterators: set[AsyncIterator[Any]] = set()
         self.loop_thread_id = -1
         self._name = name
-        self._portal_cm: AbstractContextManager[BlockingPortal] = start_blocking_portal()
+        self._selector = _PortalSelector()
+        self._portal_cm: AbstractContextManager[BlockingPortal] = start_blocking_portal(
+            "asyncio", {"loop_factory": _new_portal_loop(self._selector)}
+        )
         self.portal = self._portal_cm.__enter__()
         try:
             self._served, _ = self.portal.start_task(self._serve, name="bigmind-dispatcher")
@@ -184,6 +268,7 @@ class Runtime(Generic[C]):
             self.loop_thread_id = threading.get_ident()
             self.thread = threading.current_thread()
             self.thread.name = self._name  # here: older anyio has no start_blocking_portal(name=)
+            self._selector.bind(self._inbox, self._take_inbox)
             task_status.started()
             await self._stop.wait()
         finally:
@@ -220,7 +305,7 @@ class Runtime(Generic[C]):
         if not self.accepting:
             coro.close()
             call.error = RuntimeError(_CLOSED_MESSAGE)
-            call.done.release()
+            self._selector.finished(call.done)
             return
         task = self.loop.create_task(coro)
         call.task = task
@@ -261,7 +346,7 @@ class Runtime(Generic[C]):
             self.in_flight -= 1
             self._tasks.discard(call.task)
             if release:
-                call.done.release()
+                self._selector.finished(call.done)
 
     async def _open(self, open_: Callable[[C], AsyncIterator[T]]) -> AsyncIterator[T]:
         iterator = aiter(open_(self.client))
@@ -332,10 +417,12 @@ class Runtime(Generic[C]):
                 self._inbox.remove(item)
                 item[0].close()
                 raise RuntimeError(_CLOSED_MESSAGE)
-        elif not self._inbox_scheduled:
-            # Wake the loop only when no wake-up is pending already: under load many calls
-            # share one (a wake-up is a syscall, and a GIL hand-off, in the calling thread).
+        elif self._selector.sleeping and not self._inbox_scheduled:
+            # Wake the loop only when it sleeps and no wake-up is pending already: a busy loop
+            # takes the call at its next poll (a wake-up is a system call, a GIL hand-off
+            # and, on a VM, an interrupt to another CPU).
             self._inbox_scheduled = True
+            self.wakeups += 1
             try:
                 self.loop.call_soon_threadsafe(self._take_inbox, context=self._context)
             except RuntimeError:  # the loop is closed: the client closed meanwhile
@@ -388,8 +475,10 @@ class Runtime(Generic[C]):
             self._flush_inbox()
 
     def _flush_inbox(self) -> None:
-        """Fail the calls handed over too late for the stopped loop to take them."""
+        """Wake the threads of calls that finished as the loop stopped, and fail the calls
+        handed over too late for the stopped loop to take them."""
         self._flushed = True
+        self._selector.release_finished()
         while True:
             try:
                 coro, call = self._inbox.popleft()

@@ -4,9 +4,12 @@ fork and interpreter exit."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import gc
 import os
+import selectors
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -21,7 +24,7 @@ from typing import Any, TypeVar
 import pytest
 
 from bigmind_sync import BigMind, ReportNotFoundError, StudyNotFoundError
-from bigmind_sync._portal import Runtime
+from bigmind_sync._portal import Runtime, _PortalSelector
 
 from .conftest import TXT, SyncEnv
 
@@ -238,6 +241,98 @@ class TestThreads:
         with ThreadPoolExecutor(8) as pool:
             assert [env.study_uid] * 8 == list(pool.map(slow_get, range(8)))
         assert env.emu.stats_snapshot()["maxConcurrentRequests"] >= 8
+
+
+class TestHandOff:
+    """The loop takes calls when it polls and wakes callers before it sleeps."""
+
+    def test_a_busy_loop_takes_calls_without_a_wake_up(self, env: SyncEnv, client: BigMind) -> None:
+        """While the loop never sleeps, calls reach it with no wake-up and still come back
+        (a finished call's thread is woken after at most MAX_HOLD, not when the loop idles)."""
+        client.studies.get(env.customer_id, env.study_uid)  # start the portal
+        rt = runtime_of(client)
+        stop = threading.Event()
+
+        async def keep_busy() -> None:
+            # Busy on purpose: a callback always ready, so every poll has timeout 0.
+            while not stop.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0)
+
+        busy = rt.portal.start_task_soon(keep_busy)
+        try:
+            wait_until(lambda: rt.in_flight == 0 and not rt._selector.sleeping)
+            before = rt.wakeups
+
+            def calls() -> list[str]:
+                return [
+                    client.studies.get(env.customer_id, uid).study.study_instance_uid
+                    for uid in env.study_uids * 10
+                ]
+
+            assert env.study_uids * 10 == in_thread(calls)
+            assert before == rt.wakeups
+        finally:
+            stop.set()
+            busy.result(5)
+
+    def test_a_call_handed_over_as_the_loop_falls_asleep_is_taken(self) -> None:
+        """The race made to happen: a thread hands a call over just after the loop's first look
+        at the inbox, and sees the loop awake (so it does not wake it). The loop's second look,
+        after it has said it sleeps, must find the call instead of blocking."""
+        taken: list[str] = []
+        selector = _PortalSelector()
+
+        class RacingInbox(collections.deque[str]):
+            looks = 0
+
+            def __bool__(self) -> bool:
+                self.looks += 1
+                if self.looks == 1:  # the loop's first look: a submitter races in right after
+                    self.append("call")
+                    assert not selector.sleeping  # it sees the loop awake: no wake-up
+                    return False
+                return len(self) > 0
+
+        inbox = RacingInbox()
+
+        def take() -> None:
+            while len(inbox):
+                taken.append(inbox.popleft())
+
+        selector.bind(inbox, take)
+        wake_r, wake_w = socket.socketpair()
+        selector.register(wake_r, selectors.EVENT_READ)
+        try:
+            poll = threading.Thread(target=selector.select, args=(None,), daemon=True)
+            poll.start()
+            poll.join(5)
+            blocked = poll.is_alive()
+            wake_w.send(b"x")  # free the thread if it did block
+            poll.join(5)
+            assert not blocked, "the loop slept with a call in its inbox"
+            assert ["call"] == taken
+        finally:
+            selector.close()
+            wake_r.close()
+            wake_w.close()
+
+    def test_no_call_is_lost_between_sleeping_and_waking(self, client: BigMind) -> None:
+        """8 threads x 500 calls that do nothing, the tightest race between a submitting thread
+        and the loop going to sleep: every call returns, each with its own result."""
+        client._call_sync(lambda c: None)  # start the portal
+
+        def calls(worker: int) -> list[int]:
+            return [client._call_sync(lambda c, i=i: worker * 1000 + i) for i in range(500)]
+
+        def run_all() -> list[list[int]]:
+            with ThreadPoolExecutor(8) as pool:
+                return list(pool.map(calls, range(8)))
+
+        results = in_thread(run_all, timeout=60)
+        assert [[w * 1000 + i for i in range(500)] for w in range(8)] == results
+        rt = runtime_of(client)
+        assert 0 < rt.wakeups <= 4000
+        assert 0 == rt.in_flight
 
 
 class TestEventLoops:
