@@ -59,6 +59,7 @@ def sync_facade(*, full: bool) -> dict[str, Any]:
             answer = worker.call(
                 op="overhead",
                 server=server.info,
+                server_pid=server.pid,
                 count=2000 if full else 500,
                 rounds=5 if full else 3,
             )
@@ -67,8 +68,8 @@ def sync_facade(*, full: bool) -> dict[str, Any]:
     if "error" not in answer:
         answer["overhead_us"] = answer["sync_us"] - answer["async_us"]
         say(
-            f"  sync facade: async {answer['async_us']:.0f} us/call, sync "
-            f"{answer['sync_us']:.0f} us/call ({answer['source']})"
+            f"  sync facade ({answer['placement']}): async {answer['async_us']:.0f} us/call, "
+            f"sync {answer['sync_us']:.0f} us/call ({answer['source']})"
         )
     return answer
 
