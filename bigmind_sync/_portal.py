@@ -186,9 +186,12 @@ class _PortalSelector(selectors.DefaultSelector):
                 self.sleeping = False
                 take()
                 timeout = 0
-            return super().select(timeout)
+            events = super().select(timeout)
         finally:
             self.sleeping = False
+        if inbox:  # what woke us: start it in this turn of the loop, not the next
+            take()
+        return events
 
 
 def _new_portal_loop(selector: _PortalSelector) -> Callable[[], asyncio.AbstractEventLoop]:
