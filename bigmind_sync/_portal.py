@@ -15,11 +15,13 @@ Calls
     awaitable) and blocks the calling thread until it is done. The hand-off is as thin as the
     portal's loop allows: the call goes into an inbox (a deque) that the loop empties, starting
     each call as a plain task, every time it polls for I/O; the caller sleeps on a bare
-    ``threading.Lock`` that the task releases. Only a loop that is asleep in its poll needs
-    waking (one ``loop.call_soon_threadsafe``): the portal's loop runs on a selector that says
-    when it is about to sleep (:class:`_PortalSelector`), so under load, when the loop is busy,
-    handing a call over costs no system call and no GIL hand-off. At most one wake-up each
-    way, no task group or cancel scope per call, no extra thread.
+    ``threading.Lock`` that the loop releases once the call is done, just before it next
+    sleeps. Only a loop that is asleep in its poll needs waking (one
+    ``loop.call_soon_threadsafe``), and it starts the call in the same turn: the portal's loop
+    runs on a selector of ours (:class:`_PortalSelector`) that says when it is about to sleep,
+    so under load, when the loop is busy, handing a call over costs no system call and no GIL
+    hand-off. At most one wake-up each way, no task group or cancel scope per call, no extra
+    thread.
     (``portal.start_task_soon`` first waits for the loop to spawn the task before it returns
     its future, a second round trip, and wraps every call in a cancel scope: about twice the
     cost; ``benchmarks/sync_overhead.py`` measures both.) The calls of any number of threads
