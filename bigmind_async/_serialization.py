@@ -219,9 +219,14 @@ def _make_unstructure_hook(cl: type[Any], converter: cattrs.Converter) -> Callab
 def _report_download_structurer(
     converter: cattrs.Converter, now: Callable[[], datetime]
 ) -> Callable[[Any, Any], ReportDownload]:
-    inner = _make_structure_hook(ReportDownload, converter, expires_at=_EXPIRES_KEY)
+    # Generated on first use, like cattrs' own hooks: generating it costs about half of
+    # building a converter, which every client does.
+    inner: Callable[[Any, Any], Any] | None = None
 
     def structure_download(data: Any, cl: Any) -> ReportDownload:
+        nonlocal inner
+        if inner is None:
+            inner = _make_structure_hook(ReportDownload, converter, expires_at=_EXPIRES_KEY)
         if isinstance(data, Mapping):
             seconds = data.get("downloadUrlExpiresInSeconds")
             if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
@@ -235,9 +240,12 @@ def _report_download_structurer(
 def _report_download_unstructurer(
     converter: cattrs.Converter,
 ) -> Callable[[ReportDownload], dict[str, Any]]:
-    inner = _make_unstructure_hook(ReportDownload, converter)
+    inner: Callable[[Any], Any] | None = None
 
     def unstructure_download(obj: ReportDownload) -> dict[str, Any]:
+        nonlocal inner
+        if inner is None:
+            inner = _make_unstructure_hook(ReportDownload, converter)
         out: dict[str, Any] = inner(obj)
         out.pop("expiresAt", None)
         return out
