@@ -53,7 +53,6 @@ SIDE_PREFIX = "/_emulator"
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 20
 _LIMIT_MESSAGE = f"must be between 1 and {MAX_PAGE_SIZE}"
-_STUDY_NOT_FOUND = ApiError(404, "STUDY_NOT_FOUND", "Study not found")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ApiHandler = Callable[[web.Request, "Caller"], Awaitable[web.StreamResponse]]
@@ -248,7 +247,7 @@ class EmulatorApp:
             )
         study = customer.studies.get(uid)
         if study is None or not study.indexed:
-            raise _STUDY_NOT_FOUND
+            raise _study_not_found()
         return study
 
     # -- Partner API handlers ----------------------------------------------------------------
@@ -625,6 +624,12 @@ def _http_exception_envelope(exc: web.HTTPException) -> web.Response:
     code = codes.get(exc.status, "INTERNAL_ERROR" if exc.status >= 500 else "BAD_REQUEST")
     headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
     return failure(exc.status, code, messages.get(exc.status, exc.reason), headers=headers)
+
+
+def _study_not_found() -> ApiError:
+    # A fresh instance each time: a shared one would collect every raise's frames (and the
+    # requests they hold) in its ``__traceback__``.
+    return ApiError(404, "STUDY_NOT_FOUND", "Study not found")
 
 
 def _rate_limited(retry_after: int) -> ApiError:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import re
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bigmind_async.emulator import Emulator
 
@@ -241,6 +243,22 @@ class TestGetStudy:
         unindexed.error(404, "STUDY_NOT_FOUND")
         assert unknown.raw == unindexed.raw
         assert unknown.headers["X-Request-Id"] != unindexed.headers["X-Request-Id"]
+
+    async def test_not_found_keeps_no_request_alive(
+        self, emulator: Env, client: aiohttp.ClientSession
+    ) -> None:
+        """Repeated STUDY_NOT_FOUND answers leave no request (or its frames) behind."""
+
+        def live_requests() -> int:
+            gc.collect()
+            return sum(isinstance(o, web.BaseRequest) for o in gc.get_objects())
+
+        (await call(client, "GET", study_url(emulator, "1.2.3.4.5"))).error(404, "STUDY_NOT_FOUND")
+        before = live_requests()
+        for n in range(20):
+            reply = await call(client, "GET", study_url(emulator, f"1.2.3.4.{n}"))
+            reply.error(404, "STUDY_NOT_FOUND")
+        assert before == live_requests()
 
     async def test_indexing_makes_a_study_visible(
         self, emulator: Env, client: aiohttp.ClientSession
