@@ -114,10 +114,13 @@ class TestJournalStates:
 
 class TestJournalFile:
     async def test_wal_mode_and_full_sync(self, tmp_path: Path) -> None:
-        """The file is in WAL mode (checked from a plain sqlite3 connection too)."""
+        """The file is in WAL mode (checked from a plain sqlite3 connection too), and the
+        journal's own connection commits with ``synchronous=FULL`` (2): that setting is per
+        connection, so only the journal's connection can show it."""
         path = tmp_path / "j.sqlite"
         async with Journal(path) as journal:
             assert await journal.journal_mode() == "wal"
+            assert await journal._call(journal._pragma_sync, "synchronous") == "2"
         conn = sqlite3.connect(path)
         try:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
