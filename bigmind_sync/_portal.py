@@ -67,7 +67,7 @@ import selectors
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from contextlib import AbstractContextManager
 from inspect import isawaitable
 from typing import Any, Generic, Protocol, TypeVar, cast
@@ -218,6 +218,10 @@ class _Call:
         self.cancelled = False
 
 
+#: A call handed over: the function, its arguments, and where its result goes.
+_Work = tuple[Callable[..., Any], tuple[Any, ...], _Call]
+
+
 class Runtime(Generic[C]):
     """One started portal in one process: its loop thread, the dispatcher and the client."""
 
@@ -240,9 +244,7 @@ class Runtime(Generic[C]):
         self._cancel_on_stop = False
         self._tasks: set[asyncio.Task[None]] = set()
         #: Calls handed over by other threads, started on the loop by ``_take_inbox``.
-        self._inbox: collections.deque[tuple[Coroutine[Any, Any, None], _Call]] = (
-            collections.deque()
-        )
+        self._inbox: collections.deque[_Work] = collections.deque()
         self._inbox_scheduled = False
         self._flushed = False
         self._iterators: set[AsyncIterator[Any]] = set()
@@ -303,16 +305,16 @@ class Runtime(Generic[C]):
         while inbox:
             self._spawn(*inbox.popleft())
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], call: _Call) -> None:
+    def _spawn(self, fn: Callable[..., Any], args: tuple[Any, ...], call: _Call) -> None:
+        # The coroutine is made here, on the loop: a Ctrl-C in the calling thread can then
+        # never leave one behind un-awaited.
         if call.cancelled:  # interrupted before it started
-            coro.close()
             return
         if not self.accepting:
-            coro.close()
             call.error = RuntimeError(_CLOSED_MESSAGE)
             self._selector.finished(call.done)
             return
-        task = self.loop.create_task(coro)
+        task = self.loop.create_task(self._run(fn, args, call))
         call.task = task
         self._tasks.add(task)
 
@@ -393,7 +395,7 @@ class Runtime(Generic[C]):
             stale = self.stale or self.pid != os.getpid()
             raise RuntimeError(_FORKED_MESSAGE if stale else _CLOSED_MESSAGE)
         call = _Call()
-        item = (self._run(fn, args, call), call)
+        item = (fn, args, call)
         try:
             self._submit(item)
             call.done.acquire()
@@ -413,14 +415,13 @@ class Runtime(Generic[C]):
                 del error  # no reference cycle through the traceback
         return call.result
 
-    def _submit(self, item: tuple[Coroutine[Any, Any, None], _Call]) -> None:
+    def _submit(self, item: _Work) -> None:
         self._inbox.append(item)
         if self._flushed:
             # The portal stopped between the check in ``_wait`` and the append: nothing will
             # take it any more (unless the final flush just did, and answered it).
             with contextlib.suppress(ValueError):
                 self._inbox.remove(item)
-                item[0].close()
                 raise RuntimeError(_CLOSED_MESSAGE)
         elif self._selector.sleeping and not self._inbox_scheduled:
             # Wake the loop only when it sleeps and no wake-up is pending already: a busy loop
@@ -433,7 +434,6 @@ class Runtime(Generic[C]):
             except RuntimeError:  # the loop is closed: the client closed meanwhile
                 with contextlib.suppress(ValueError):
                     self._inbox.remove(item)
-                    item[0].close()
                 raise RuntimeError(_CLOSED_MESSAGE) from None
 
     def iterate(self, open_: Callable[[C], AsyncIterator[T]]) -> Generator[T, None, None]:
@@ -458,8 +458,9 @@ class Runtime(Generic[C]):
         if self.on_loop_thread():
             # Garbage-collected on the loop thread itself: cannot block here, so schedule it.
             call = _Call()
-            coro = self._run(self._close_tracked, (iterator,), call)
-            self.loop.call_soon(self._spawn, coro, call, context=self._context)
+            self.loop.call_soon(
+                self._spawn, self._close_tracked, (iterator,), call, context=self._context
+            )
             return
         with contextlib.suppress(Exception):
             self.call(self._close_tracked, iterator)
@@ -486,10 +487,9 @@ class Runtime(Generic[C]):
         self._selector.release_finished()
         while True:
             try:
-                coro, call = self._inbox.popleft()
+                _, _, call = self._inbox.popleft()
             except IndexError:
                 return
-            coro.close()
             call.error = RuntimeError(_CLOSED_MESSAGE)
             call.done.release()
 
