@@ -288,12 +288,9 @@ class EmulatorApp:
                     return False
             return True
 
-        matching = sorted(
-            (s for s in customer.studies.values() if keep(s)),
-            # Indexed studies first, most recently indexed first; then the unindexed ones.
-            key=lambda s: (s.indexed_at is not None, s.indexed_at or 0.0, s.seq),
-            reverse=True,
-        )
+        matching = customer.listing()
+        if modality or body_part or text or since is not None or until is not None:
+            matching = [s for s in matching if keep(s)]
         total = len(matching)
         start = (page - 1) * limit
         window = matching[start : start + limit] if start < total else []
@@ -384,7 +381,7 @@ class EmulatorApp:
         study = self._indexed_study(request, customer)
         reports = [
             self.state.report_json(r, include_sha256=self.config.include_sha256)
-            for r in self.state.study_reports(customer.customer_id, study.uid)
+            for r in study.reports.values()
         ]
         return success({"reports": reports})
 

@@ -119,7 +119,11 @@ class PartnerInfo:
 
 @dataclass
 class Study:
-    """A DICOM study of one customer; ``entity_id`` is ``None`` until indexed."""
+    """A DICOM study of one customer; ``entity_id`` is ``None`` until indexed.
+
+    ``reports`` holds the study's reports by id in the order they were added (``seq`` order);
+    ``State.add_report`` / ``State.remove_report`` keep it in step with ``State.reports``.
+    """
 
     uid: str
     customer_id: str
@@ -132,6 +136,7 @@ class Study:
     body_part: str
     indexed_at: float | None
     seq: int
+    reports: dict[str, Report] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def indexed(self) -> bool:
@@ -148,6 +153,25 @@ class Customer:
     used_bytes: int
     studies: dict[str, Study] = field(default_factory=dict)
     entities: dict[str, str] = field(default_factory=dict)
+    _listing: list[Study] | None = field(default=None, repr=False, compare=False)
+
+    def listing(self) -> list[Study]:
+        """The studies in listing order, sorted again only after ``studies_changed()``.
+
+        Indexed studies first, most recently indexed first; then the unindexed ones, newest
+        first.
+        """
+        if self._listing is None:
+            self._listing = sorted(
+                self.studies.values(),
+                key=lambda s: (s.indexed_at is not None, s.indexed_at or 0.0, s.seq),
+                reverse=True,
+            )
+        return self._listing
+
+    def studies_changed(self) -> None:
+        """Drop the cached listing order (a study was added or indexed)."""
+        self._listing = None
 
 
 @dataclass
@@ -339,6 +363,7 @@ class State:
             indexed_at=indexed_ts,
             seq=next(self._seq),
         )
+        customer.studies_changed()
         return study_uid
 
     def index_study(self, customer_id: str, study_uid: str, indexed_at: float | None) -> str:
@@ -350,6 +375,7 @@ class State:
             customer.entities.setdefault(study.patient_id, entity)
             study.entity_id = entity
             study.indexed_at = self.clock() if indexed_at is None else indexed_at
+            customer.studies_changed()
         return study.entity_id
 
     # -- reports -----------------------------------------------------------------------------
@@ -389,6 +415,7 @@ class State:
             seq=next(self._seq),
         )
         self.reports[report_id] = report
+        study.reports[report_id] = report
         customer.used_bytes += size_bytes
         return report
 
@@ -397,22 +424,10 @@ class State:
         customer = self.customers.get(report.customer_id)
         if customer is not None:
             customer.used_bytes = max(0, customer.used_bytes - report.size_bytes)
+            study = customer.studies.get(report.study_uid)
+            if study is not None:
+                study.reports.pop(report.report_id, None)
         self.storage.discard(report.path)
-
-    def study_reports(self, customer_id: str, study_uid: str) -> list[Report]:
-        found = [
-            r
-            for r in self.reports.values()
-            if r.customer_id == customer_id and r.study_uid == study_uid
-        ]
-        return sorted(found, key=lambda r: r.seq)
-
-    def report_count(self, customer_id: str, study_uid: str) -> int:
-        return sum(
-            1
-            for r in self.reports.values()
-            if r.customer_id == customer_id and r.study_uid == study_uid
-        )
 
     # -- wire shapes -------------------------------------------------------------------------
 
@@ -427,7 +442,7 @@ class State:
             "modality": study.modality,
             "bodyPart": study.body_part,
             "indexedAt": None if study.indexed_at is None else iso8601(study.indexed_at),
-            "reportCount": self.report_count(study.customer_id, study.uid),
+            "reportCount": len(study.reports),
         }
 
     @staticmethod

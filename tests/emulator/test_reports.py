@@ -11,7 +11,7 @@ import pytest
 
 from bigmind_async.emulator import Emulator
 
-from .helpers import PDF, TXT, Env, auth, call, form, report_url, reports_url
+from .helpers import PDF, TXT, Env, auth, call, form, report_url, reports_url, study_url
 
 
 class FakeClock:
@@ -205,6 +205,8 @@ class TestDetach:
         assert not path.exists()
         assert emulator.emu.customer_usage(emulator.customer_id)["usedBytes"] == usage
         assert (await call(client, "GET", reports_url(emulator))).data == {"reports": []}
+        study = (await call(client, "GET", study_url(emulator))).data
+        assert 0 == study["reportCount"]
         again = await call(client, "DELETE", report_url(emulator, report_id))
         again.error(404, "REPORT_NOT_FOUND")
 

@@ -52,6 +52,21 @@ class TestListStudies:
         assert (last["entityId"], last["indexedAt"]) == (None, None)
         assert all(s["entityId"] for s in studies[:-1])
 
+    async def test_order_follows_new_and_newly_indexed_studies(
+        self, emulator: Env, client: aiohttp.ClientSession
+    ) -> None:
+        """A study indexed or added after a listing takes its place in the next listing."""
+
+        async def listed() -> list[str]:
+            data = (await call(client, "GET", studies_url(emulator))).data
+            return [s["studyInstanceUid"] for s in data["studies"]]
+
+        first = await listed()
+        emulator.emu.index_study(emulator.customer_id, emulator.unindexed_study_uid, 4e9)
+        assert [emulator.unindexed_study_uid, *first[:-1]] == await listed()
+        added = emulator.emu.add_study(emulator.customer_id, indexed_at=4e9 + 1)
+        assert [added, emulator.unindexed_study_uid, *first[:-1]] == await listed()
+
     async def test_demo_seed_is_rich(self) -> None:
         """The demo seed has 50+ studies, several modalities and body parts, some unindexed."""
         async with Emulator(seed="demo") as emu, aiohttp.ClientSession() as s:
