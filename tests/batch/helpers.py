@@ -11,10 +11,10 @@ from typing import Any
 from bigmind_async import AsyncBigMind, AttachJob, AttachOutcome
 from bigmind_async._batch import attach_many
 from bigmind_async._journal import Journal
-from bigmind_async.emulator import Emulator
+from bigmind_async.emulator import Emulator, ThreadedEmulator
 
 
-def fast_client(emu: Emulator, **overrides: Any) -> AsyncBigMind:
+def fast_client(emu: Emulator | ThreadedEmulator, **overrides: Any) -> AsyncBigMind:
     """A client for fault tests: no limiter, no backoff sleeps, short timeouts, many retries."""
     kwargs: dict[str, Any] = {
         "api_key": emu.api_key,
