@@ -23,19 +23,28 @@ def _target(name: str, measured: str, ok: bool | None) -> dict[str, Any]:
     return {"target": name, "measured": measured, "verdict": verdict}
 
 
+def _ratio_target(
+    scenario: dict[str, Any] | None, stack: str, base: str, name: str, need: float
+) -> dict[str, Any]:
+    """A target on ``stack / base`` uploads/s: the median of the ratios paired by repeat."""
+    ratio = scenario["ratios"].get(base, {}).get(stack) if scenario else None
+    value = ratio["median"] if ratio else None
+    measured = "not run" if value is None else f"{value:.2f}x ({_range(ratio, 'x')})"
+    return _target(name, measured, None if value is None else value >= need)
+
+
 def verdicts(data: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per target: what it asks, what this run measured, PASS / MISS / n/a."""
     rows: list[dict[str, Any]] = []
     uploads = data.get("uploads", [])
     for size, need in UPLOAD_TARGETS.items():
-        scenario = _find(uploads, size=size, concurrency=32)
-        ratio = scenario["vs_aiohttp"].get("bigmind_async") if scenario else None
-        value = ratio["median"] if ratio else None
         rows.append(
-            _target(
+            _ratio_target(
+                _find(uploads, size=size, concurrency=32),
+                "bigmind_async",
+                "aiohttp",
                 f"bigmind_async / aiohttp uploads/s, {size}, c=32 >= {need}x",
-                "not run" if value is None else f"{value:.2f}x ({_range(ratio, 'x')})",
-                None if value is None else value >= need,
+                need,
             )
         )
     for entry in data.get("memory", []):
@@ -80,16 +89,14 @@ def verdicts(data: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
         scenario = _find(uploads, size="64 KiB", concurrency=8)
-        stacks = scenario["stacks"] if scenario else {}
-        sync_rate = stacks.get("bigmind_sync", {}).get("uploads_per_s", {}).get("median")
         for other, need in (("bigmind_async", 0.75), ("requests", 1.5)):
-            base = stacks.get(other, {}).get("uploads_per_s", {}).get("median")
-            ok = None if not sync_rate or not base else sync_rate / base >= need
             rows.append(
-                _target(
+                _ratio_target(
+                    scenario,
+                    "bigmind_sync",
+                    other,
                     f"bigmind_sync 8 threads / {other} (8), 64 KiB uploads/s >= {need}x",
-                    "not run" if ok is None else f"{sync_rate / base:.2f}x",
-                    ok,
+                    need,
                 )
             )
     budget = data.get("rate_budget")
@@ -158,7 +165,7 @@ def render(data: dict[str, Any]) -> str:
                 if st["uploads_per_s"]["median"] is None:
                     cells.append("error: " + "; ".join(st["errors"])[:60])
                     continue
-                ratio = sc["vs_aiohttp"].get(stack)
+                ratio = sc["ratios"].get("aiohttp", {}).get(stack)
                 cells.append(
                     f"{_med(st['uploads_per_s'])}/s ({_range(st['uploads_per_s'], fmt='.0f')})"
                     f"<br>{_med(st['mb_per_s'])} MB/s<br>**{_med(ratio, fmt='.2f')}x**"

@@ -5,7 +5,9 @@ batch in its own worker process, in a rotating order (round-robin, so drift on a
 hits every stack alike). A batch is one warm-up upload, then ``count`` timed uploads with
 ``concurrency`` in flight (tasks for async stacks, threads for ``bigmind_sync`` and
 ``requests``, ``curl`` processes for curl). The server is the sink of
-:mod:`benchmarks._servers` in another process, so the number is the client's.
+:mod:`benchmarks._servers` in another process, so the number is the client's. Ratios
+(``ratios[base][stack]``, against ``aiohttp``, ``bigmind_async`` and ``requests``) divide two
+stacks' rates of the same repeat, then take the median over repeats.
 
 Memory: for each stack, a FRESH worker warms up (imports, session, one small upload), takes
 its RSS as the baseline, then sends one 25 MiB upload (and, in another fresh worker, 32 at
@@ -35,6 +37,9 @@ COUNTS = {
 QUICK = [("64 KiB", 1), ("64 KiB", 8), ("64 KiB", 32), ("1 MiB", 32), ("25 MiB", 32)]
 FULL = [(size, c) for size in SIZES for c in (1, 8, 32)]
 MEMORY_STACKS = [s for s in STACKS if s != "curl"]
+#: The stacks every other one is compared with, in the same repeats: the raw ceiling, and the
+#: two the sync facade's targets compare ``bigmind_sync`` with.
+RATIO_BASES = ("aiohttp", "bigmind_async", "requests")
 
 
 def available_stacks() -> list[str]:
@@ -108,16 +113,15 @@ def _scenario(
             # per repeat, None where that repeat failed: ratios pair repeats
             "_per_repeat": [count / a["seconds"] if "error" not in a else None for a in answers],
         }
-    ratios: dict[str, Any] = {}
-    base = stacks.get("aiohttp")
-    if base is not None:
-        for stack, data in stacks.items():
-            pairs = [
-                mine / theirs
-                for mine, theirs in zip(data["_per_repeat"], base["_per_repeat"], strict=True)
-                if mine is not None and theirs is not None
-            ]
-            ratios[stack] = summary(pairs)
+    # ratios[base][stack]: stack / base, repeat by repeat
+    ratios = {
+        base: {
+            stack: _paired(data["_per_repeat"], stacks[base]["_per_repeat"])
+            for stack, data in stacks.items()
+        }
+        for base in RATIO_BASES
+        if base in stacks
+    }
     for data in stacks.values():
         data.pop("_per_repeat")
     return {
@@ -126,8 +130,15 @@ def _scenario(
         "concurrency": concurrency,
         "uploads_per_batch": count,
         "stacks": stacks,
-        "vs_aiohttp": ratios,
+        "ratios": ratios,
     }
+
+
+def _paired(mine: list[float | None], theirs: list[float | None]) -> dict[str, Any]:
+    """``mine / theirs`` over the repeats where both ran: each ratio pairs the two batches of
+    one repeat, so drift between repeats cancels out."""
+    pairs = [a / b for a, b in zip(mine, theirs, strict=True) if a is not None and b is not None]
+    return summary(pairs)
 
 
 def memory(files: dict[str, str], *, repeats: int) -> list[dict[str, Any]]:
