@@ -140,7 +140,7 @@ class TestReports:
         assert again.returncode == 1
         line = _one_line_error(again)
         assert "REPORT_NOT_FOUND" in line
-        assert "request req_" in line or "request " in line
+        assert "request req_" in line
 
     def test_human_output_is_a_table(
         self, server: Server, env: dict[str, str], study_uids: list[str]
