@@ -358,6 +358,10 @@ class MultipartBody:
         content_type: The request's Content-Type header.
         content_length: Bytes in the whole body, known before sending.
         complete: Whether the last stream handed out its final byte.
+        error: The exception the last stream itself raised (the file shrank or ended early,
+            could not be read, or ``on_progress`` raised), else ``None``. aiohttp hides it
+            behind a ClientConnectionError; :meth:`Transport.request
+            <bigmind_async._transport.Transport.request>` raises it instead, unretried.
     """
 
     def __init__(
@@ -393,10 +397,12 @@ class MultipartBody:
         self._tail = f"\r\n--{self.boundary}--\r\n".encode()
         self.content_length = len(self._head) + upload.size + len(self._tail)
         self.complete = False
+        self.error: Exception | None = None
 
     def stream(self) -> AsyncIterator[bytes | memoryview]:
         """A new body stream, starting from the first byte."""
         self.complete = False
+        self.error = None
         return self._stream()
 
     async def _stream(self) -> AsyncIterator[bytes | memoryview]:
@@ -404,18 +410,22 @@ class MultipartBody:
         total = upload.size
         progress = self._on_progress
         sent = 0
-        if upload._data is not None and total <= SMALL_FILE_BYTES:
-            # One write for a small report: no per-chunk overhead.
-            yield self._head + upload._data + self._tail
-            if progress is not None:
-                progress(total, total)
+        try:
+            if upload._data is not None and total <= SMALL_FILE_BYTES:
+                # One write for a small report: no per-chunk overhead.
+                yield self._head + upload._data + self._tail
+                self.complete = True  # before on_progress: its error cannot unsend the body
+                if progress is not None:
+                    progress(total, total)
+                return
+            yield self._head
+            async for chunk in upload.chunks():
+                yield chunk
+                sent += len(chunk)
+                if progress is not None:
+                    progress(sent, total)
+            yield self._tail
             self.complete = True
-            return
-        yield self._head
-        async for chunk in upload.chunks():
-            yield chunk
-            sent += len(chunk)
-            if progress is not None:
-                progress(sent, total)
-        yield self._tail
-        self.complete = True
+        except Exception as exc:  # raised here (file, on_progress): aiohttp throws nothing in
+            self.error = exc
+            raise

@@ -449,6 +449,12 @@ class Transport:
             except Exception as exc:
                 self.limiter.note_answer()
                 attempts += self._count_hidden(ctx, method, path)
+                if body is not None and body.error is not None and not body.complete:
+                    # Our own body stream failed (the file shrank, on_progress raised...):
+                    # aiohttp wraps that in a ClientConnectionError, but it is no connection
+                    # failure and sending again cannot help. The server got part of the body,
+                    # so it stored nothing.
+                    raise body.error from None
                 failure = translate_exception(exc, secret=self._secret)
                 if failure is None:
                     raise
