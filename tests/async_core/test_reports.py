@@ -251,9 +251,12 @@ class TestAttachUnderFaults:
         assert 1 == emulator.emu.stats.attach_count
 
     async def test_500_after_body_reconciles_then_uploads(self, client, emulator) -> None:  # type: ignore[no-untyped-def]
-        """A 500 then success: one report."""
+        """A 500 then success: one reconcile listing finds nothing, the upload is sent again,
+        one report."""
         emulator.emu.faults.inject("error", route="attach_report", status=500)
         await client.reports.attach(emulator.customer_id, emulator.study_uid, PDF, filename="f.pdf")
+        routes = emulator.emu.stats.requests_by_route
+        assert (1, 2) == (routes["list_reports"], routes["attach_report"])
         assert 1 == len(await self._one_report(client, emulator))
 
     async def test_429_is_retried_blindly(self, client, emulator) -> None:  # type: ignore[no-untyped-def]
