@@ -50,12 +50,13 @@ def verdicts(data: dict[str, Any]) -> list[dict[str, Any]]:
     for entry in data.get("memory", []):
         c = entry["concurrency"]
         need = MEMORY_TARGETS_MIB[c]
-        growth = entry["stacks"].get("bigmind_async", {}).get("growth_bytes", {})
-        value = growth.get("median")
+        ours = entry["stacks"].get("bigmind_async", {})
+        value = ours.get("growth_bytes", {}).get("median")
+        failed = "; ".join(ours.get("errors", []))[:60] or "failed"
         rows.append(
             _target(
                 f"bigmind_async peak RSS growth, {c} x 25 MiB < {need:g} MiB",
-                "failed" if value is None else f"{value / MIB:.1f} MiB",
+                failed if value is None else f"{value / MIB:.1f} MiB",
                 None if value is None else value / MIB < need,
             )
         )
@@ -127,6 +128,16 @@ def _med(s: dict[str, Any] | None, scale: float = 1.0, fmt: str = ".0f") -> str:
     return f"{s['median'] / scale:{fmt}}"
 
 
+def _growth_cell(stack: dict[str, Any]) -> str:
+    """Median growth in MiB (min-max when there were several repeats), or the errors."""
+    growth = stack["growth_bytes"]
+    if growth["median"] is None:
+        return "error: " + "; ".join(stack["errors"])[:60]
+    spread = f" ({_range(growth, scale=MIB, fmt='.1f')})" if len(growth["values"]) > 1 else ""
+    cell = _med(growth, MIB, ".1f") + spread
+    return cell + (f" ({len(stack['errors'])} failed)" if stack["errors"] else "")
+
+
 def render(data: dict[str, Any]) -> str:
     """The whole run as markdown."""
     m = data["machine"]
@@ -192,15 +203,7 @@ def render(data: dict[str, Any]) -> str:
             "|---|" + "---|" * len(stacks),
         ]
         for entry in memory:
-            cells = [
-                _med(entry["stacks"][s]["growth_bytes"], MIB, ".1f")
-                + (
-                    f" ({_range(entry['stacks'][s]['growth_bytes'], scale=MIB, fmt='.1f')})"
-                    if len(entry["stacks"][s]["growth_bytes"]["values"]) > 1
-                    else ""
-                )
-                for s in stacks
-            ]
+            cells = [_growth_cell(entry["stacks"][s]) for s in stacks]
             out.append(f"| {entry['concurrency']} | " + " | ".join(cells) + " |")
     listing = data.get("listing")
     if listing:

@@ -12,6 +12,10 @@ stacks' rates of the same repeat, then take the median over repeats.
 Memory: for each stack, a FRESH worker warms up (imports, session, one small upload), takes
 its RSS as the baseline, then sends one 25 MiB upload (and, in another fresh worker, 32 at
 once) while a thread samples RSS every 2 ms. curl runs out of process: not measured.
+
+Either way a run counts only when every upload got its 201 and the sink received each one
+(and the warm-up upload); otherwise it is an error, not a number: a stack whose uploads fail
+would look fast, or lean.
 """
 
 from __future__ import annotations
@@ -75,11 +79,7 @@ def throughput(files: dict[str, str], *, full: bool, repeats: int) -> list[dict[
                             count=count,
                             concurrency=concurrency,
                         )
-                        seen = server.command("clear")
-                        if "error" not in answer and answer["ok"] != count:
-                            answer["error"] = f"{count - answer['ok']} uploads failed"
-                        if "error" not in answer and seen["uploads"] != count + 1:
-                            answer["error"] = f"the sink saw {seen['uploads']} uploads"
+                        _check(answer, server.command("clear"), count)
                         runs[stack].append(answer)
                     say(
                         f"  uploads {size_label:>6} c={concurrency:<2} repeat {rep + 1}/{repeats}: "
@@ -95,6 +95,15 @@ def throughput(files: dict[str, str], *, full: bool, repeats: int) -> list[dict[
             for worker in workers.values():
                 worker.close()
     return results
+
+
+def _check(answer: dict[str, Any], seen: dict[str, Any], count: int) -> None:
+    """Sets ``answer["error"]`` unless all ``count`` uploads got a 201 and the sink (``seen``:
+    its counts, read and reset by ``clear``) received them and the warm-up upload, no more."""
+    if "error" not in answer and answer["ok"] != count:
+        answer["error"] = f"{count - answer['ok']} uploads failed"
+    if "error" not in answer and seen["uploads"] != count + 1:
+        answer["error"] = f"the sink saw {seen['uploads']} uploads"
 
 
 def _scenario(
@@ -151,8 +160,10 @@ def memory(files: dict[str, str], *, repeats: int) -> list[dict[str, Any]]:
             errors: dict[str, list[str]] = {stack: [] for stack in stacks}
             for rep in range(repeats):
                 order = stacks[rep % len(stacks) :] + stacks[: rep % len(stacks)]
+                shown: dict[str, str] = {}
                 for stack in order:
                     worker = Worker()  # fresh: nothing earlier sits in its heap
+                    server.command("clear")
                     try:
                         answer = worker.call(
                             op="memory",
@@ -165,17 +176,17 @@ def memory(files: dict[str, str], *, repeats: int) -> list[dict[str, Any]]:
                         )
                     finally:
                         worker.close()
-                    server.command("clear")
+                    # A stack whose uploads failed holds no bodies: its low RSS means nothing.
+                    _check(answer, server.command("clear"), concurrency)
                     if "error" in answer:
                         errors[stack].append(answer["error"])
+                        shown[stack] = "ERROR"
                     else:
                         growth[stack].append(answer["growth"])
+                        shown[stack] = f"{answer['growth'] / 2**20:.1f} MiB"
                 say(
                     f"  memory {concurrency:>2} x 25 MiB repeat {rep + 1}/{repeats}: "
-                    + ", ".join(
-                        f"{s} {growth[s][-1] / 2**20:.1f} MiB" if growth[s] else f"{s} ERROR"
-                        for s in stacks
-                    )
+                    + ", ".join(f"{s} {shown[s]}" for s in stacks)
                 )
             results.append(
                 {
