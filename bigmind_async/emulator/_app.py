@@ -313,12 +313,12 @@ class EmulatorApp:
         study = self._indexed_study(request, customer)
         self.stats.attach_count += 1
         record = self.stats.new_upload(request.path, time.monotonic())
+        temp_path = self.state.storage.new_temp_path()
         try:
             upload = await parse_attach(
-                request, self.state.storage, record, max_bytes=self.config.max_upload_bytes
+                request, temp_path, record, max_bytes=self.config.max_upload_bytes
             )
             if customer.used_bytes + upload.size > customer.quota_bytes:
-                self.state.storage.discard(upload.temp_path)
                 raise ApiError(
                     402,
                     "STORAGE_FULL",
@@ -335,7 +335,7 @@ class EmulatorApp:
             report = self.state.add_report(
                 customer=customer,
                 study=study,
-                path=self.state.storage.commit(upload.temp_path, report_id),
+                path=self.state.storage.commit(temp_path, report_id),
                 report_id=report_id,
                 title=upload.title,
                 report_type=upload.report_type,
@@ -346,11 +346,10 @@ class EmulatorApp:
                 sha256=upload.sha256,
                 attached_by_key_id=caller.key_id,
             )
-        except ApiError as exc:
-            record.outcome = exc.code
-            raise
-        except BaseException:
-            record.outcome = "aborted"
+        except BaseException as exc:
+            # The one place an upload's temp file is removed (gone already once committed).
+            self.state.storage.discard(temp_path)
+            record.outcome = exc.code if isinstance(exc, ApiError) else "aborted"
             raise
         finally:
             record.finished = True

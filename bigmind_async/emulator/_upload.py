@@ -1,7 +1,8 @@
 """Streaming multipart parsing of an attach request, and report type sniffing.
 
-The ``file`` part is read chunk by chunk into a temp file in the storage directory while it is
-hashed and counted; reading stops as soon as the file is over the limit. The type is decided
+The ``file`` part is read chunk by chunk into a temp file the caller names (and removes when
+anything fails) while it is hashed and counted; reading stops as soon as the file is over the
+limit. The type is decided
 by content (partner-api.md): PDF starts with ``%PDF-``, DOC with the OLE2 signature, DOCX is a
 ZIP holding a ``word/`` entry, TXT is non-empty valid UTF-8 with no NUL byte. A file name with an
 extension must name one of those types, and one the content qualifies for.
@@ -16,11 +17,11 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, cast
 
 from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
 
-from bigmind_async.emulator._state import REPORT_TYPES, Storage
+from bigmind_async.emulator._state import REPORT_TYPES
 from bigmind_async.emulator._wire import ApiError, validation_error
 
 MAX_REPORT_BYTES = 26_214_400
@@ -52,7 +53,7 @@ class UploadRecord:
         route_path: The request path.
         started: ``time.monotonic()`` when the request reached the handler.
         chunks: ``(time.monotonic(), size)`` for every chunk read from the socket.
-        bytes_received: File bytes read so far.
+        bytes_received: File bytes read so far (the file's size once it is all read).
         finished: Whether the handler is done with this upload.
         outcome: ``"stored"`` or the error code that ended it (``None`` while running).
         report_id: The stored report's id, when stored.
@@ -70,9 +71,8 @@ class UploadRecord:
 
 @dataclass
 class ParsedUpload:
-    """A fully received, type-checked report file sitting in a temp file."""
+    """A fully received, type-checked report file sitting in the caller's temp file."""
 
-    temp_path: Path
     file_name: str
     size: int
     sha256: str
@@ -104,14 +104,12 @@ class Sniffer:
 
     def __init__(self) -> None:
         self.head = b""
-        self.size = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._text_ok = True
 
     def feed(self, chunk: bytes) -> None:
         if len(self.head) < 8:
             self.head = (self.head + chunk)[:8]
-        self.size += len(chunk)
         if self._text_ok:
             if b"\x00" in chunk:
                 self._text_ok = False
@@ -130,7 +128,7 @@ class Sniffer:
             found.append("doc")
         if self.head.startswith(ZIP_MAGIC) and _zip_has_word_part(path):
             found.append("docx")
-        if self._text_ok and self.size > 0:
+        if self._text_ok and self.head:
             try:
                 self._decoder.decode(b"", final=True)
             except UnicodeDecodeError:
@@ -241,74 +239,68 @@ def _check_content_type(request: web.Request) -> None:
 
 async def parse_attach(
     request: web.Request,
-    storage: Storage,
+    temp_path: Path,
     record: UploadRecord,
     *,
     max_bytes: int = MAX_REPORT_BYTES,
 ) -> ParsedUpload:
-    """Read the attach form; on any error the temp file is removed and ``ApiError`` raised."""
+    """Read the attach form, writing the file to ``temp_path``; raise ``ApiError`` if it fails.
+
+    The caller owns ``temp_path``: it must remove it when this raises (the file may be there,
+    whole or in part) and commit or remove it otherwise.
+    """
     _check_content_type(request)
     try:
         reader = MultipartReader(request.headers, cast(StreamReader, _Pushback(request.content)))
     except (ValueError, AssertionError, KeyError):
         raise validation_error([("body", "malformed multipart body")]) from None
-    return await _parse(reader, storage, record, max_bytes)
+    return await _parse(reader, temp_path, record, max_bytes)
 
 
 async def _parse(
     reader: MultipartReader,
-    storage: Storage,
+    temp_path: Path,
     record: UploadRecord,
     max_bytes: int,
 ) -> ParsedUpload:
     fields: dict[str, str] = {}
     errors: list[tuple[str, str]] = []
-    file_result: tuple[Path, str, int, str, Sniffer] | None = None
-    try:
-        while True:
-            try:
-                part = await reader.next()
-            except (ValueError, AssertionError, RuntimeError):
-                raise validation_error([("body", "malformed multipart body")]) from None
-            if part is None:
-                break
-            if not isinstance(part, BodyPartReader):
-                raise validation_error([("body", "nested multipart is not supported")])
-            name = part.name or ""
-            if name == "file":
-                if file_result is not None:
-                    raise validation_error([("file", "only one file may be sent")])
-                if errors:
-                    raise validation_error(errors)
-                file_result = await _receive_file(part, storage, record, max_bytes)
-            elif name in ("title", "reportType", "isPrimary", "silent"):
-                value = await _read_field(part, name)
-                _check_field(name, value, errors)
-                fields[name] = value
-            else:
-                await part.release()
-        if file_result is None:
-            errors.append(("file", "is required"))
-        if errors:
-            raise validation_error(errors)
-        assert file_result is not None
-    except BaseException:
-        if file_result is not None:
-            storage.discard(file_result[0])
-        raise
-    temp_path, file_name, size, digest, sniffer = file_result
-    try:
-        kind = decide_kind(file_name, sniffer.kinds(temp_path))
-    except BaseException:
-        storage.discard(temp_path)
-        raise
+    file_result: tuple[str, str, Sniffer] | None = None
+    while True:
+        try:
+            part = await reader.next()
+        except (ValueError, AssertionError, RuntimeError):
+            raise validation_error([("body", "malformed multipart body")]) from None
+        if part is None:
+            break
+        if not isinstance(part, BodyPartReader):
+            raise validation_error([("body", "nested multipart is not supported")])
+        name = part.name or ""
+        if name == "file":
+            if file_result is not None:
+                raise validation_error([("file", "only one file may be sent")])
+            if errors:
+                raise validation_error(errors)
+            file_result = await _receive_file(part, temp_path, record, max_bytes)
+        elif name in ("title", "reportType", "isPrimary", "silent"):
+            value = await _read_field(part, name)
+            _check_field(name, value, errors)
+            fields[name] = value
+        else:
+            await part.release()
+    if file_result is None:
+        errors.append(("file", "is required"))
+    if errors:
+        raise validation_error(errors)
+    assert file_result is not None
+    file_name, digest, sniffer = file_result
+    kind = decide_kind(file_name, sniffer.kinds(temp_path))
     if not file_name:
         file_name = f"report.{kind}"
     title = fields.get("title", "").strip() or file_name
     return ParsedUpload(
-        temp_path=temp_path,
         file_name=file_name,
-        size=size,
+        size=record.bytes_received,
         sha256=digest,
         kind=kind,
         mime_type=MIME_TYPES[kind],
@@ -333,34 +325,27 @@ def _check_field(name: str, value: str, errors: list[tuple[str, str]]) -> None:
 
 
 async def _receive_file(
-    part: BodyPartReader, storage: Storage, record: UploadRecord, max_bytes: int
-) -> tuple[Path, str, int, str, Sniffer]:
+    part: BodyPartReader, temp_path: Path, record: UploadRecord, max_bytes: int
+) -> tuple[str, str, Sniffer]:
+    """Write the file part to ``temp_path``; ``record.bytes_received`` ends as its size."""
     file_name = base_name(part.filename or "")
-    temp_path = storage.new_temp_path()
     hasher = hashlib.sha256()
     sniffer = Sniffer()
-    size = 0
-    handle: BinaryIO = temp_path.open("wb")
-    try:
-        with handle:
-            while True:
-                chunk = await part.read_chunk(CHUNK_SIZE)
-                if not chunk:
-                    break
-                record.chunks.append((time.monotonic(), len(chunk)))
-                record.bytes_received += len(chunk)
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ApiError(
-                        400,
-                        "FILE_TOO_LARGE",
-                        f"Report is over the {max_bytes} byte limit",
-                        {"maxBytes": max_bytes},
-                    )
-                hasher.update(chunk)
-                sniffer.feed(chunk)
-                handle.write(chunk)
-    except BaseException:
-        storage.discard(temp_path)
-        raise
-    return temp_path, file_name, size, hasher.hexdigest(), sniffer
+    with temp_path.open("wb") as handle:
+        while True:
+            chunk = await part.read_chunk(CHUNK_SIZE)
+            if not chunk:
+                break
+            record.chunks.append((time.monotonic(), len(chunk)))
+            record.bytes_received += len(chunk)
+            if record.bytes_received > max_bytes:
+                raise ApiError(
+                    400,
+                    "FILE_TOO_LARGE",
+                    f"Report is over the {max_bytes} byte limit",
+                    {"maxBytes": max_bytes},
+                )
+            hasher.update(chunk)
+            sniffer.feed(chunk)
+            handle.write(chunk)
+    return file_name, hasher.hexdigest(), sniffer

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from bigmind_async.emulator import MAX_REPORT_BYTES
+from bigmind_async.emulator._state import Storage
 
 from .helpers import DOC, PDF, TXT, Env, call, docx_bytes, form, reports_url, study_url
 
@@ -350,6 +351,35 @@ class TestUploadLimits:
         else:
             reply.error(400, "FILE_TOO_LARGE")
         assert emulator.emu.reports() == []
+
+
+class TestTempFiles:
+    async def test_failed_commit_leaves_no_temp_file(
+        self, emulator: Env, client: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An OSError while moving the upload into place -> 500, and the temp file is removed."""
+
+        def full_disk(self: Storage, temp_path: Path, report_id: str) -> Path:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(Storage, "commit", full_disk)
+        reply = await call(client, "POST", reports_url(emulator), data=form(PDF))
+        reply.error(500, "INTERNAL_ERROR")
+        assert "aborted" == emulator.emu.stats.uploads[-1].outcome
+        assert emulator.emu.reports() == []
+        assert list((emulator.emu.storage_dir / "tmp").iterdir()) == []
+
+    async def test_rejected_content_leaves_no_temp_file(
+        self, emulator: Env, client: aiohttp.ClientSession
+    ) -> None:
+        """A file refused after it was received (type, fields) leaves nothing in tmp/."""
+        bad_type = await call(client, "POST", reports_url(emulator), data=form(b"\0\1", "a.bin"))
+        bad_type.error(400, "INVALID_REPORT_TYPE")
+        bad_flag = await call(
+            client, "POST", reports_url(emulator), data=form(PDF, "a.pdf", isPrimary="maybe")
+        )
+        bad_flag.error(400, "VALIDATION_FAILED")
+        assert list((emulator.emu.storage_dir / "tmp").iterdir()) == []
 
 
 class TestStreaming:
