@@ -10,7 +10,8 @@ Every API call goes through :meth:`Transport.request`:
 3. read the envelope, or build the typed error (by ``error.code``, then status);
 4. ask :func:`~bigmind_async._retries.decide` what next: return, raise, retry after a backoff
    (or after ``Retry-After``, which pauses the whole client), or, for an attach whose outcome is
-   unknown, reconcile first.
+   unknown, reconcile first (also when no retry or time for one is left: once more, before
+   raising).
 
 aiohttp's exceptions are translated to :class:`~bigmind_async.errors.APIConnectionError` /
 :class:`~bigmind_async.errors.APITimeoutError` in ONE place, :func:`translate_exception`.
@@ -521,17 +522,25 @@ class Transport:
                     status=status,
                     body_complete=body is None or body.complete,
                 )
-            if action is Action.RAISE or retries >= policy.max_retries:
+            if action is Action.RAISE or (action is Action.RECONCILE and reconcile is None):
                 raise error
-            if action is Action.RECONCILE and reconcile is None:
+            delay = 0.0 if status == 429 else policy.delay(retries + 1)
+            left = deadline.remaining()
+            if retries >= policy.max_retries or (left is not None and 0 < delay >= left):
+                # Out of retries or time. An attach whose outcome is unknown is still looked
+                # for, once: raising would invite the caller to attach it a second time.
+                if action is Action.RECONCILE and not deadline.expired():
+                    assert reconcile is not None
+                    try:
+                        found = await reconcile(deadline)
+                    except BigMindError:  # still unknown: the attach's own error says more
+                        raise error from error.__cause__
+                    if found is not None:
+                        return self._reconciled(found, error, method, path, attempts, started)
                 raise error
             retries += 1
             last_error = error
-            delay = 0.0 if status == 429 else policy.delay(retries)
             if delay > 0:
-                left = deadline.remaining()
-                if left is not None and delay >= left:
-                    raise error
                 await self._sleep(delay)
             if debug:
                 logger.debug(
@@ -547,17 +556,22 @@ class Transport:
                 assert reconcile is not None
                 found = await reconcile(deadline)
                 if found is not None:
-                    if debug:
-                        logger.debug("reconciled %s %s attempt=%d", method, path, attempts)
-                    return Answer(
-                        status=200,
-                        headers=CIMultiDictProxy(CIMultiDict()),
-                        request_id=error.request_id,
-                        data=found,
-                        attempts=attempts,
-                        elapsed=self._clock() - started,
-                        reconciled=True,
-                    )
+                    return self._reconciled(found, error, method, path, attempts, started)
+
+    def _reconciled(
+        self, found: Any, error: BigMindError, method: str, path: str, attempts: int, started: float
+    ) -> Answer:
+        """The Answer of a call whose result a reconcile listing found."""
+        logger.debug("reconciled %s %s attempt=%d", method, path, attempts)
+        return Answer(
+            status=200,
+            headers=CIMultiDictProxy(CIMultiDict()),
+            request_id=error.request_id,
+            data=found,
+            attempts=attempts,
+            elapsed=self._clock() - started,
+            reconciled=True,
+        )
 
     def _count_hidden(self, ctx: _AttemptContext, method: str, path: str) -> int:
         hidden = max(0, ctx.connections - 1)
