@@ -1,7 +1,8 @@
 """``reports.attach_many``: many attaches at bounded concurrency, resumable with a journal.
 
 Concurrency model
-    One async generator pulls jobs lazily from any iterable or async iterable and keeps at most
+    One async generator pulls jobs lazily from any iterable or async iterable (a plain
+    iterator's ``next()`` runs on a worker thread, never on the loop's) and keeps at most
     ``concurrency`` of them running as tasks (so at most ``concurrency`` jobs are ever held:
     a million-row manifest streams through in constant memory). Outcomes are yielded in the
     order jobs finish. Every request goes through the client, so its rate limiter and retry
@@ -44,7 +45,14 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+)
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from bigmind_async import _reports  # module, not names: _reports may import this module
@@ -135,15 +143,26 @@ async def job_sha256(file: object) -> str:
     )
 
 
+#: What ``next(iterator, _END)`` returns once a job iterator is exhausted.
+_END = object()
+
+
 async def _aiter_jobs(
     jobs: Iterable[AttachJob] | AsyncIterable[AttachJob],
 ) -> AsyncGenerator[Any, None]:
+    """The jobs as an async generator. A plain iterator (a generator reading a CSV, writing
+    files...) is advanced on a worker thread: it may block, or call the sync client whose loop
+    runs this batch, without stalling the loop. A list or tuple is read inline."""
     if isinstance(jobs, AsyncIterable):
         async for job in jobs:
             yield job
-    else:
+    elif isinstance(jobs, (list, tuple)):
         for job in jobs:
             yield job
+    else:
+        iterator: Iterator[object] = iter(jobs)
+        while (item := await asyncio.to_thread(next, iterator, _END)) is not _END:
+            yield item
 
 
 def _not_attempted(job: AttachJob, fatal: BigMindError) -> AttachOutcome:
