@@ -1,4 +1,4 @@
-"""Shared bits: the report files, summaries of repeats, and progress output."""
+"""Shared bits: the report files, summaries of repeats, warm thread pools, progress output."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import os
 import statistics
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,27 @@ def make_files(directory: Path) -> dict[str, str]:
                 left -= len(block)
         files[label] = str(path)
     return files
+
+
+def start_pool(threads: int, setup: Callable[[], object] = lambda: None) -> ThreadPoolExecutor:
+    """A ``ThreadPoolExecutor`` whose ``threads`` threads are all started and have each run
+    ``setup`` once (e.g. made their own ``requests.Session``): a barrier holds every start-up
+    task until all are running, so no thread runs two and none is left to start later, inside
+    a timed run."""
+    pool = ThreadPoolExecutor(max_workers=threads)
+    barrier = threading.Barrier(threads)
+
+    def start() -> None:
+        barrier.wait(timeout=60)
+        setup()
+
+    try:
+        for future in [pool.submit(start) for _ in range(threads)]:
+            future.result()
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
+    return pool
 
 
 def files_dir() -> Path:

@@ -14,6 +14,10 @@ Commands (``op``):
 - ``list``: walk every study of the customer at ``limit`` per page; returns items and seconds.
 - ``calls``: ``count`` sequential ``studies.get`` calls; returns seconds per call.
 
+Before ``upload`` or ``memory`` starts its clock or takes its RSS baseline, a stack has
+opened its client and sent one warm-up upload; the thread stacks have also started every
+thread of their pool (``requests``: each with its ``Session``) and send that upload from it.
+
 Stacks: ``bigmind_async``, ``bigmind_sync``, ``aiohttp`` (FormData with an open file, a fresh
 file object per request), ``httpx`` (``AsyncClient``, ``files=``), ``requests`` (a thread pool,
 one ``Session`` per thread, ``files=``) and ``curl`` (one ``curl -F file=@path`` process per
@@ -32,10 +36,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from benchmarks._common import start_pool
 
 FIELDS = (("reportType", "other"), ("isPrimary", "false"), ("silent", "false"))
 MIME = "application/pdf"
@@ -154,12 +160,14 @@ ASYNC_STACKS = {
 }
 
 
-# --- thread stacks: a factory returns (upload_one, close), upload_one is thread-safe ----------
+# --- thread stacks: a factory returns (upload_one, close, setup_thread); upload_one is ---------
+# --- thread-safe, setup_thread readies the calling thread (run once in each pool thread) -------
 
 SyncUpload = Callable[[str], bool]
+ThreadStack = tuple[SyncUpload, Callable[[], Any], Callable[[], object]]
 
 
-def open_bigmind_sync(server: dict[str, Any]) -> tuple[SyncUpload, Callable[[], Any]]:
+def open_bigmind_sync(server: dict[str, Any]) -> ThreadStack:
     from bigmind_sync import BigMind
 
     client = BigMind(server["api_key"], server["base_url"], rate_limit=None, timeout=900)
@@ -169,10 +177,10 @@ def open_bigmind_sync(server: dict[str, Any]) -> tuple[SyncUpload, Callable[[], 
         client.reports.attach(customer, study, path)
         return True
 
-    return upload, client.close
+    return upload, client.close, lambda: None  # one client for every thread
 
 
-def open_requests(server: dict[str, Any]) -> tuple[SyncUpload, Callable[[], Any]]:
+def open_requests(server: dict[str, Any]) -> ThreadStack:
     import requests
 
     local = threading.local()
@@ -180,11 +188,15 @@ def open_requests(server: dict[str, Any]) -> tuple[SyncUpload, Callable[[], Any]
     url = attach_url(server)
     headers = auth(server)
 
-    def upload(path: str) -> bool:
-        session = getattr(local, "session", None)
+    def thread_session() -> requests.Session:
+        session: requests.Session | None = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
             sessions.append(session)
+        return session
+
+    def upload(path: str) -> bool:
+        session = thread_session()
         with open(path, "rb") as handle:
             resp = session.post(
                 url,
@@ -199,7 +211,7 @@ def open_requests(server: dict[str, Any]) -> tuple[SyncUpload, Callable[[], Any]
         for session in sessions:
             session.close()
 
-    return upload, close
+    return upload, close, thread_session
 
 
 THREAD_STACKS = {"bigmind_sync": open_bigmind_sync, "requests": open_requests}
@@ -210,7 +222,7 @@ STACKS = ("bigmind_async", "bigmind_sync", "aiohttp", "httpx", "requests", "curl
 # --- running uploads ---------------------------------------------------------------------------
 
 
-async def _async_batch(upload: AsyncUpload, path: str, count: int, concurrency: int) -> int:
+async def _async_batch(upload: AsyncUpload, path: str, count: int, lanes: int) -> int:
     left = count
     ok = 0
 
@@ -221,11 +233,15 @@ async def _async_batch(upload: AsyncUpload, path: str, count: int, concurrency: 
             done = await upload(path)  # never `ok += await ...`: that reads ok before waiting
             ok += done
 
-    await asyncio.gather(*(lane() for _ in range(min(concurrency, count))))
+    await asyncio.gather(*(lane() for _ in range(lanes)))
     return ok
 
 
-def _thread_batch(upload: SyncUpload, path: str, count: int, concurrency: int) -> int:
+def _thread_batch(
+    pool: ThreadPoolExecutor, upload: SyncUpload, path: str, count: int, lanes: int
+) -> int:
+    """``count`` uploads from ``lanes`` threads of ``pool`` (started beforehand: see
+    ``start_pool``), each taking the next upload until none is left."""
     lock = threading.Lock()
     left = count
     ok = 0
@@ -241,9 +257,8 @@ def _thread_batch(upload: SyncUpload, path: str, count: int, concurrency: int) -
             with lock:
                 ok += done
 
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        for future in [pool.submit(lane) for _ in range(min(concurrency, count))]:
-            future.result()
+    for future in [pool.submit(lane) for _ in range(lanes)]:
+        future.result()
     return ok
 
 
@@ -271,12 +286,27 @@ class Sampler:
         self.peak = max(self.peak, rss())
 
 
+@contextlib.contextmanager
+def _measured(result: dict[str, Any], *, memory: bool) -> Iterator[None]:
+    """Times the block into ``result`` (``seconds``, client ``cpu``); with ``memory``, samples
+    RSS through it too (``growth``): the baseline is taken here, so whatever was set up
+    before the block is not counted."""
+    sampler = Sampler() if memory else None
+    with sampler if sampler is not None else contextlib.nullcontext():
+        cpu, started = cpu_seconds(), time.perf_counter()
+        yield
+        result.update(seconds=time.perf_counter() - started, cpu=cpu_seconds() - cpu)
+    if sampler is not None:
+        result["growth"] = sampler.peak - sampler.baseline
+
+
 def run_uploads(cmd: dict[str, Any]) -> dict[str, Any]:
     """``upload`` and ``memory``: warm up with one small upload, then the measured batch."""
     stack, server = cmd["stack"], cmd["server"]
     path, count, concurrency = cmd["path"], cmd["count"], cmd["concurrency"]
     memory = cmd["op"] == "memory"
     warm = cmd["warmup_path"]
+    lanes = min(concurrency, count)
     result: dict[str, Any] = {}
     if stack in ASYNC_STACKS:
 
@@ -285,35 +315,20 @@ def run_uploads(cmd: dict[str, Any]) -> dict[str, Any]:
             try:
                 if not await upload(warm):
                     raise RuntimeError(f"{stack}: the warm-up upload failed")
-                sampler = Sampler() if memory else None
-                cpu, started = cpu_seconds(), time.perf_counter()
-                if sampler is not None:
-                    with sampler:
-                        ok = await _async_batch(upload, path, count, concurrency)
-                else:
-                    ok = await _async_batch(upload, path, count, concurrency)
-                result.update(seconds=time.perf_counter() - started, cpu=cpu_seconds() - cpu, ok=ok)
-                if sampler is not None:
-                    result["growth"] = sampler.peak - sampler.baseline
+                with _measured(result, memory=memory):
+                    result["ok"] = await _async_batch(upload, path, count, lanes)
             finally:
                 await close()
 
         asyncio.run(go())
     else:
-        upload, close = THREAD_STACKS[stack](server)
+        upload, close, setup_thread = THREAD_STACKS[stack](server)
         try:
-            if not upload(warm):
-                raise RuntimeError(f"{stack}: the warm-up upload failed")
-            sampler = Sampler() if memory else None
-            cpu, started = cpu_seconds(), time.perf_counter()
-            if sampler is not None:
-                with sampler:
-                    ok = _thread_batch(upload, path, count, concurrency)
-            else:
-                ok = _thread_batch(upload, path, count, concurrency)
-            result.update(seconds=time.perf_counter() - started, cpu=cpu_seconds() - cpu, ok=ok)
-            if sampler is not None:
-                result["growth"] = sampler.peak - sampler.baseline
+            with start_pool(lanes, setup_thread) as pool:
+                if not pool.submit(upload, warm).result():
+                    raise RuntimeError(f"{stack}: the warm-up upload failed")
+                with _measured(result, memory=memory):
+                    result["ok"] = _thread_batch(pool, upload, path, count, lanes)
         finally:
             close()
     return result

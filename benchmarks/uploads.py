@@ -4,14 +4,15 @@ Throughput: for each (file size, concurrency) scenario and each repeat, every st
 batch in its own worker process, in a rotating order (round-robin, so drift on a busy machine
 hits every stack alike). A batch is one warm-up upload, then ``count`` timed uploads with
 ``concurrency`` in flight (tasks for async stacks, threads for ``bigmind_sync`` and
-``requests``, ``curl`` processes for curl). The server is the sink of
-:mod:`benchmarks._servers` in another process, so the number is the client's. Ratios
+``requests``, all started before the warm-up, ``curl`` processes for curl). The server is the
+sink of :mod:`benchmarks._servers` in another process, so the number is the client's. Ratios
 (``ratios[base][stack]``, against ``aiohttp``, ``bigmind_async`` and ``requests``) divide two
 stacks' rates of the same repeat, then take the median over repeats.
 
-Memory: for each stack, a FRESH worker warms up (imports, session, one small upload), takes
-its RSS as the baseline, then sends one 25 MiB upload (and, in another fresh worker, 32 at
-once) while a thread samples RSS every 2 ms. curl runs out of process: not measured.
+Memory: for each stack, a FRESH worker warms up (imports, client, pool threads, one small
+upload), takes its RSS as the baseline, then sends one 25 MiB upload (and, in another fresh
+worker, 32 at once) while a thread samples RSS every 2 ms. curl runs out of process: not
+measured.
 
 Either way a run counts only when every upload got its 201 and the sink received each one
 (and the warm-up upload); otherwise it is an error, not a number: a stack whose uploads fail
