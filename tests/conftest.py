@@ -6,9 +6,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import settings
 
 from bigmind_async.emulator import Emulator
 from bigmind_async.emulator import pytest_plugin as _emulator_plugin
+
+# Shared CPUs: how long one example takes is not the property under test, so no test has
+# Hypothesis's 200 ms per-example deadline (a test that wants one sets it itself).
+settings.register_profile("bigmind", deadline=None)
+settings.load_profile("bigmind")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from bigmind_async._retries import Action, RetryPolicy, backoff_delay, decide
 
 
 class TestBackoff:
-    @settings(deadline=None)  # shared CPUs: timing is not the property
     @given(
         attempt=st.integers(min_value=-5, max_value=10**6),
         base=st.floats(min_value=0, max_value=100),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from bigmind_async import InvalidResponseError, Pagination, Report, ReportType, Study
@@ -43,21 +43,18 @@ studies = st.builds(
 
 
 class TestRoundTrip:
-    @settings(deadline=None)  # shared CPUs: timing is not the property
     @given(reports)
     def test_report(self, report: Report) -> None:
         """structure(unstructure(x)) == x for any Report."""
         converter = make_converter()
         assert report == converter.structure(converter.unstructure(report), Report)
 
-    @settings(deadline=None)  # shared CPUs: timing is not the property
     @given(studies)
     def test_study(self, study: Study) -> None:
         """structure(unstructure(x)) == x for any Study."""
         converter = make_converter()
         assert study == converter.structure(converter.unstructure(study), Study)
 
-    @settings(deadline=None)  # shared CPUs: timing is not the property
     @given(st.builds(Pagination, page=st.integers(1, 99), limit=st.integers(1, 200),
                      total=st.none() | st.integers(0, 10**6)))  # fmt: skip
     def test_pagination(self, pagination: Pagination) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from bigmind_async import FileTooLargeError, InvalidReportTypeError, ReportType, ValidationError
@@ -27,13 +27,11 @@ valid_uids = (
 
 
 class TestStudyUid:
-    @settings(deadline=None)  # shared CPUs: timing is not the property
     @given(valid_uids)
     def test_valid_uids_pass(self, uid: str) -> None:
         """Digits separated by single dots, up to 64 characters."""
         assert uid == check_study_uid(uid)
 
-    @settings(deadline=None)  # shared CPUs: timing is not the property
     @given(st.text(max_size=80))
     def test_anything_else_is_a_validation_error(self, text: str) -> None:
         """Any string is either a well-formed UID or a ValidationError naming study_uid."""
@@ -59,7 +57,6 @@ class TestStudyUid:
 
 
 class TestIds:
-    @settings(deadline=None)  # shared CPUs: timing is not the property
     @given(st.text(min_size=1, max_size=40))
     def test_ids(self, text: str) -> None:
         """No slash, no whitespace or control characters, not empty."""
