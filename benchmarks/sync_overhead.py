@@ -29,6 +29,9 @@ what is measured is the clients).
    and from a ``ThreadPoolExecutor(8)`` sharing one ``BigMind`` against ``requests`` on the
    same pool (a session per thread; target: >= 1.5x). The pool's own futures and wake-ups
    cost the threads a share of the GIL, which is why both pool runs are measured that way.
+   The four runs take turns in every round, in an order that rotates by round; each ratio
+   is the median of the rounds' ratios (the two runs of one round), so drift between rounds
+   cancels out.
 
 Run: ``python -m benchmarks.sync_overhead`` (about a minute), ``--quick`` for a smoke run,
 ``--server emulator|sink`` for one server.
@@ -49,10 +52,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from anyio.from_thread import start_blocking_portal
 
+from benchmarks._common import summary
 from bigmind_async import AsyncBigMind
 from bigmind_sync import BigMind
 
@@ -368,9 +373,21 @@ def requests_uploads(server: Server, uploads: int, threads: int) -> float:
     return uploads / elapsed
 
 
-def best_of(rounds: int, fn: Callable[[], float]) -> float:
-    """The median of ``rounds`` runs (uploads/s)."""
-    return statistics.median(fn() for _ in range(rounds))
+def interleaved_rates(rounds: int, runs: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Every run of ``runs`` once per round, in an order that rotates from round to round (so
+    drift on a busy machine lands on every run alike); each run's uploads/s, round by round."""
+    names = list(runs)
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(rounds):
+        turn = i % len(names)
+        for name in names[turn:] + names[:turn]:
+            rates[name].append(runs[name]())
+    return rates
+
+
+def paired_ratio(mine: list[float], theirs: list[float]) -> dict[str, Any]:
+    """``mine / theirs`` round by round: the median and range of the per-round ratios."""
+    return summary([a / b for a, b in zip(mine, theirs, strict=True)])
 
 
 @contextmanager
@@ -412,25 +429,39 @@ def run(server: Server, args: argparse.Namespace) -> None:
     for name, micros in hand_off_costs(server, args.calls).items():
         print(f"   {name:28s} {micros:8.1f} us")
 
-    print(f"\n3. 64 KiB uploads, {args.uploads} per run, median of {args.rounds} runs")
-    sync_rate = best_of(args.rounds, lambda: sync_uploads(server, args.uploads, 8))
-    async_rate = best_of(args.rounds, lambda: async_uploads(server, args.uploads, 8))
-    pooled_rate = best_of(args.rounds, lambda: sync_uploads(server, args.uploads, 8, pool=True))
-    requests_rate = best_of(args.rounds, lambda: requests_uploads(server, args.uploads, 8))
-    print(f"   BigMind, 8 threads, one client          {sync_rate:8.1f} uploads/s")
-    print(f"   AsyncBigMind, 8 tasks                   {async_rate:8.1f} uploads/s")
-    print(f"   BigMind + ThreadPoolExecutor(8)         {pooled_rate:8.1f} uploads/s")
-    print(f"   requests + ThreadPoolExecutor(8)        {requests_rate:8.1f} uploads/s")
-    vs_async = sync_rate / async_rate
-    vs_requests = pooled_rate / requests_rate
     print(
-        f"   sync / async (8 threads vs 8 tasks) = {vs_async:.2f}x (target >= 0.75x: "
-        f"{'OK' if vs_async >= 0.75 else 'UNDER'})"
+        f"\n3. 64 KiB uploads, {args.uploads} per run, the four runs taking turns in "
+        f"{args.rounds} rounds: median (min-max); ratios: median of the rounds' ratios"
     )
-    print(
-        f"   sync / requests (both on the pool)  = {vs_requests:.2f}x (target >= 1.5x: "
-        f"{'OK' if vs_requests >= 1.5 else 'UNDER'})"
+    rates = interleaved_rates(
+        args.rounds,
+        {
+            "sync": lambda: sync_uploads(server, args.uploads, 8),
+            "async": lambda: async_uploads(server, args.uploads, 8),
+            "pooled": lambda: sync_uploads(server, args.uploads, 8, pool=True),
+            "requests": lambda: requests_uploads(server, args.uploads, 8),
+        },
     )
+    for name, label in (
+        ("sync", "BigMind, 8 threads, one client"),
+        ("async", "AsyncBigMind, 8 tasks"),
+        ("pooled", "BigMind + ThreadPoolExecutor(8)"),
+        ("requests", "requests + ThreadPoolExecutor(8)"),
+    ):
+        rate = summary(rates[name])
+        print(
+            f"   {label:39s} {rate['median']:8.1f} uploads/s ({rate['min']:.0f}-{rate['max']:.0f})"
+        )
+    for label, mine, theirs, need in (
+        ("sync / async (8 threads vs 8 tasks)", "sync", "async", 0.75),
+        ("sync / requests (both on the pool)", "pooled", "requests", 1.5),
+    ):
+        ratio = paired_ratio(rates[mine], rates[theirs])
+        verdict = "OK" if ratio["median"] >= need else "UNDER"
+        print(
+            f"   {label:35s} = {ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f}x; "
+            f"target >= {need}x: {verdict})"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
