@@ -185,7 +185,6 @@ class TestBodies:
 class TestPaths:
     def test_segments_are_percent_encoded_whole(self) -> None:
         """Reserved characters in an id never change the path's shape."""
-        assert "/customers/a%3Fb%23c%25d%2E" != path_for("customers", "a?b#c%d.")
         assert "/customers/a%3Fb%23c%25d." == path_for("customers", "a?b#c%d.")
 
     async def test_aiohttp_sends_the_path_as_encoded(self) -> None:
@@ -208,7 +207,7 @@ class TestPaths:
 
 
 class TestHeaders:
-    async def test_user_agent_and_auth(self, emulator) -> None:  # type: ignore[no-untyped-def]
+    async def test_user_agent_and_auth(self) -> None:
         """Requests carry the SDK's User-Agent and a Bearer key."""
 
         async def ok(request: web.Request) -> web.StreamResponse:
@@ -239,7 +238,7 @@ class TestDeadline:
             with pytest.raises(APITimeoutError) as info:
                 await client.reports.list(emulator.customer_id, emulator.study_uid)
             elapsed = time.monotonic() - started
-        assert elapsed < 2.0  # far less than 50 retries x 0.15 s
+        assert elapsed < 5  # 51 attempts of 0.15 s without the deadline: over 7.5 s
         assert info.value.status is None
 
     async def test_per_attempt_timeout_is_retried(self, emulator) -> None:  # type: ignore[no-untyped-def]
