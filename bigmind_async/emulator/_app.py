@@ -30,7 +30,6 @@ from bigmind_async.emulator._state import (
     State,
     Study,
     is_valid_study_uid,
-    new_report_id,
 )
 from bigmind_async.emulator._stats import EmulatorStats
 from bigmind_async.emulator._upload import MAX_REPORT_BYTES, parse_attach
@@ -329,19 +328,15 @@ class EmulatorApp:
                         "requiredBytes": upload.size,
                     },
                 )
-            report_id = new_report_id(self.state.clock())
-            while report_id in self.state.reports:  # pragma: no cover - 80 random bits
-                report_id = new_report_id(self.state.clock())
             report = self.state.add_report(
                 customer=customer,
                 study=study,
-                path=self.state.storage.commit(temp_path, report_id),
-                report_id=report_id,
-                title=upload.title,
+                temp_path=temp_path,
+                title=upload.file.title,
                 report_type=upload.report_type,
                 is_primary=upload.is_primary,
-                file_name=upload.file_name,
-                mime_type=upload.mime_type,
+                file_name=upload.file.file_name,
+                mime_type=upload.file.mime_type,
                 size_bytes=upload.size,
                 sha256=upload.sha256,
                 attached_by_key_id=caller.key_id,

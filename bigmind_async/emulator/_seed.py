@@ -12,13 +12,8 @@ import hashlib
 import random
 from typing import Final
 
-from bigmind_async.emulator._state import (
-    DEFAULT_QUOTA_BYTES,
-    REPORT_TYPES,
-    State,
-    new_report_id,
-)
-from bigmind_async.emulator._upload import MIME_TYPES, Sniffer, base_name, decide_kind
+from bigmind_async.emulator._state import DEFAULT_QUOTA_BYTES, REPORT_TYPES, State
+from bigmind_async.emulator._upload import Sniffer, classify
 from bigmind_async.emulator._wire import ApiError
 
 DEMO_CUSTOMER_ID: Final = "pc_1_1715600000000"
@@ -122,7 +117,11 @@ class Seeder:
         created_at: float | None = None,
         rng: random.Random | None = None,
     ) -> str:
-        """Store a report directly (no HTTP, no quota check, no webhook); returns its id."""
+        """Store a report directly (no HTTP, no quota check, no webhook); returns its id.
+
+        The file is judged and named as the API does; the study must exist and be indexed
+        (the API answers STUDY_NOT_FOUND for both).
+        """
         customer = self.state.customer(customer_id)
         study = customer.studies.get(study_uid)
         if study is None:
@@ -131,32 +130,34 @@ class Seeder:
             raise ValueError(f"report_type must be one of {REPORT_TYPES}")
         if attached_by_key_id is not None and attached_by_key_id not in self.state.keys_by_id:
             raise KeyError(f"unknown partner key id {attached_by_key_id}")
-        when = self.state.clock() if created_at is None else created_at
-        report_id = new_report_id(when, rng)
-        path = self.state.storage.write(report_id, content)
-        sniffer = Sniffer()
-        sniffer.feed(content)
-        file_name = base_name(file_name)
+        storage = self.state.storage
+        temp_path = storage.new_temp_path()
         try:
-            kind = decide_kind(file_name, sniffer.kinds(path))
-        except ApiError as exc:
-            self.state.storage.discard(path)
-            raise ValueError(exc.message) from None
-        report = self.state.add_report(
-            customer=customer,
-            study=study,
-            path=path,
-            report_id=report_id,
-            title=title or file_name,
-            report_type=report_type,
-            is_primary=is_primary,
-            file_name=file_name,
-            mime_type=MIME_TYPES[kind],
-            size_bytes=len(content),
-            sha256=hashlib.sha256(content).hexdigest(),
-            attached_by_key_id=attached_by_key_id,
-            created_at=created_at,
-        )
+            temp_path.write_bytes(content)
+            sniffer = Sniffer()
+            sniffer.feed(content)
+            try:
+                file = classify(file_name, title or "", sniffer, temp_path)
+            except ApiError as exc:
+                raise ValueError(exc.message) from None
+            report = self.state.add_report(
+                customer=customer,
+                study=study,
+                temp_path=temp_path,
+                title=file.title,
+                report_type=report_type,
+                is_primary=is_primary,
+                file_name=file.file_name,
+                mime_type=file.mime_type,
+                size_bytes=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+                attached_by_key_id=attached_by_key_id,
+                created_at=created_at,
+                rng=rng,
+            )
+        except BaseException:
+            storage.discard(temp_path)
+            raise
         return report.report_id
 
     def seed_demo(self) -> str:

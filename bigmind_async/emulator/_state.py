@@ -213,11 +213,6 @@ class Storage:
         temp_path.replace(final)
         return final
 
-    def write(self, report_id: str, content: bytes) -> Path:
-        final = self.reports_dir / report_id
-        final.write_bytes(content)
-        return final
-
     @staticmethod
     def discard(path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -385,8 +380,7 @@ class State:
         *,
         customer: Customer,
         study: Study,
-        path: Path,
-        report_id: str,
+        temp_path: Path,
         title: str,
         report_type: str,
         is_primary: bool,
@@ -396,7 +390,20 @@ class State:
         sha256: str,
         attached_by_key_id: str | None,
         created_at: float | None = None,
+        rng: random.Random | None = None,
     ) -> Report:
+        """Give the report a fresh id, move its file from ``temp_path`` into place, record it.
+
+        The id's time part is ``created_at`` (default: now); its random part comes from ``rng``
+        when given (a reproducible seed). The caller removes ``temp_path`` if this raises.
+        """
+        if not study.indexed:
+            raise ValueError(f"study {study.uid} is not indexed yet; index it first")
+        created = self.clock() if created_at is None else created_at
+        report_id = new_report_id(created, rng)
+        while report_id in self.reports:  # pragma: no cover - 80 random bits
+            report_id = new_report_id(created, rng)
+        path = self.storage.commit(temp_path, report_id)
         report = Report(
             report_id=report_id,
             customer_id=customer.customer_id,
@@ -409,7 +416,7 @@ class State:
             mime_type=mime_type,
             size_bytes=size_bytes,
             sha256=sha256,
-            created_at=self.clock() if created_at is None else created_at,
+            created_at=created,
             attached_by_key_id=attached_by_key_id,
             path=path,
             seq=next(self._seq),

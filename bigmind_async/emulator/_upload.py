@@ -69,16 +69,30 @@ class UploadRecord:
     report_id: str | None = None
 
 
+@dataclass(frozen=True)
+class ReportFile:
+    """What a received report file is, with the API's defaults applied (see ``classify``).
+
+    Attributes:
+        file_name: The sent name's last path component; ``report.<kind>`` when it is empty.
+        kind: ``"pdf"``, ``"doc"``, ``"docx"`` or ``"txt"``.
+        mime_type: The kind's MIME type.
+        title: The title given, or else ``file_name``.
+    """
+
+    file_name: str
+    kind: str
+    mime_type: str
+    title: str
+
+
 @dataclass
 class ParsedUpload:
     """A fully received, type-checked report file sitting in the caller's temp file."""
 
-    file_name: str
+    file: ReportFile
     size: int
     sha256: str
-    kind: str
-    mime_type: str
-    title: str
     report_type: str
     is_primary: bool
     silent: bool
@@ -164,6 +178,18 @@ def decide_kind(file_name: str, kinds: list[str]) -> str:
             "The file name's extension does not match the report's content",
         )
     return ext
+
+
+def classify(file_name: str, title: str, sniffer: Sniffer, path: Path) -> ReportFile:
+    """Decide the kind of the file at ``path`` (``decide_kind``) and fill in the defaults.
+
+    The one place the API's naming rules live, for attach requests and the seeder alike.
+    Raises ``ApiError`` INVALID_REPORT_TYPE like ``decide_kind``.
+    """
+    name = base_name(file_name)
+    kind = decide_kind(name, sniffer.kinds(path))
+    name = name or f"report.{kind}"
+    return ReportFile(name, kind, MIME_TYPES[kind], title.strip() or name)
 
 
 def parse_bool(value: str) -> bool | None:
@@ -294,17 +320,10 @@ async def _parse(
         raise validation_error(errors)
     assert file_result is not None
     file_name, digest, sniffer = file_result
-    kind = decide_kind(file_name, sniffer.kinds(temp_path))
-    if not file_name:
-        file_name = f"report.{kind}"
-    title = fields.get("title", "").strip() or file_name
     return ParsedUpload(
-        file_name=file_name,
+        file=classify(file_name, fields.get("title", ""), sniffer, temp_path),
         size=record.bytes_received,
         sha256=digest,
-        kind=kind,
-        mime_type=MIME_TYPES[kind],
-        title=title,
         report_type=fields.get("reportType", "other"),
         is_primary=parse_bool(fields.get("isPrimary", "false")) or False,
         silent=parse_bool(fields.get("silent", "false")) or False,
@@ -328,7 +347,6 @@ async def _receive_file(
     part: BodyPartReader, temp_path: Path, record: UploadRecord, max_bytes: int
 ) -> tuple[str, str, Sniffer]:
     """Write the file part to ``temp_path``; ``record.bytes_received`` ends as its size."""
-    file_name = base_name(part.filename or "")
     hasher = hashlib.sha256()
     sniffer = Sniffer()
     with temp_path.open("wb") as handle:
@@ -348,4 +366,4 @@ async def _receive_file(
             hasher.update(chunk)
             sniffer.feed(chunk)
             handle.write(chunk)
-    return file_name, hasher.hexdigest(), sniffer
+    return part.filename or "", hasher.hexdigest(), sniffer

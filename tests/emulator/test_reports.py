@@ -70,6 +70,36 @@ class TestListReports:
         assert unknown.raw == unindexed.raw
 
 
+class TestSeededReports:
+    async def test_named_like_an_attach(self, emulator: Env, client: aiohttp.ClientSession) -> None:
+        """A seeded report gets the names an attach would: base name, report.<kind>, title."""
+        emu, customer, study = emulator.emu, emulator.customer_id, emulator.study_uid
+        unnamed = emu.add_user_report(customer, study, PDF, "")
+        pathed = emu.add_user_report(customer, study, TXT, "C:\\scans\\note.txt", title=" ")
+        attached = (await call(client, "POST", reports_url(emulator), data=form(PDF, ""))).data
+        names = {r["reportId"]: (r["fileName"], r["title"]) for r in emu.reports(customer)}
+        assert ("report.pdf", "report.pdf") == (attached["fileName"], attached["title"])
+        assert ("report.pdf", "report.pdf") == names[unnamed]
+        assert ("note.txt", "note.txt") == names[pathed]
+
+    async def test_unindexed_study_is_refused(self, emulator: Env) -> None:
+        """Like the API, the seeder attaches nothing to a study that is not indexed yet."""
+        with pytest.raises(ValueError, match="not indexed"):
+            emulator.emu.add_user_report(
+                emulator.customer_id, emulator.unindexed_study_uid, PDF, "a.pdf"
+            )
+        assert emulator.emu.reports() == []
+        assert list((emulator.emu.storage_dir / "tmp").iterdir()) == []
+
+    async def test_refused_content_leaves_no_file(self, emulator: Env) -> None:
+        """Content that is no report type -> ValueError, and nothing is left on disk."""
+        with pytest.raises(ValueError, match="PDF, DOC, DOCX or TXT"):
+            emulator.emu.add_user_report(emulator.customer_id, emulator.study_uid, b"\0", "x")
+        assert emulator.emu.reports() == []
+        storage = emulator.emu.storage_dir
+        assert [] == [*(storage / "tmp").iterdir(), *(storage / "reports").iterdir()]
+
+
 class TestGetReport:
     async def test_metadata_and_download_url(
         self, emulator: Env, client: aiohttp.ClientSession, anonymous: aiohttp.ClientSession
