@@ -20,11 +20,17 @@ import aiofiles.os
 import aiohttp
 import yarl
 
+from bigmind_async._config import Timeout
 from bigmind_async._logging import logger
 from bigmind_async._multipart import CHUNK_SIZE
-from bigmind_async._retries import RetryPolicy
-from bigmind_async._transport import Deadline, translate_exception
-from bigmind_async.errors import APIConnectionError, BigMindError, InvalidResponseError
+from bigmind_async._retries import Action, RetryPolicy, decide
+from bigmind_async._transport import Deadline, Transport, translate_exception
+from bigmind_async.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    BigMindError,
+    InvalidResponseError,
+)
 
 __all__ = ["DownloadURLExpired", "stream_to_file"]
 
@@ -38,7 +44,7 @@ async def stream_to_file(
     url: str,
     destination: Path,
     *,
-    timeout: aiohttp.ClientTimeout,
+    timeout: Timeout,
     deadline: Deadline,
     policy: RetryPolicy,
     expected_size: int | None,
@@ -47,27 +53,43 @@ async def stream_to_file(
 ) -> int:
     """Download ``url`` to ``destination``; return the bytes written.
 
-    Transient failures (connection errors, 5xx) are retried per ``policy``. Raises
+    What a GET of the API would retry (:func:`~bigmind_async._retries.decide`: connection
+    errors, timeouts, 429 and 500/502/503/504, plus a body cut short) is retried per
+    ``policy``, every attempt's timeout cut to what is left of ``deadline``. Raises
     :class:`DownloadURLExpired` on a 403 so the caller can fetch a fresh URL.
     """
     target = yarl.URL(url, encoded=True)
+    attempts = 0
     retries = 0
+    last_error: BigMindError | None = None
     while True:
+        if deadline.expired():
+            raise deadline.error(attempts, last_error) from last_error
+        attempts += 1
         try:
             return await _attempt(
-                session, target, destination, timeout, expected_size, expected_sha256
+                session,
+                target,
+                destination,
+                Transport.client_timeout(timeout, deadline.remaining()),
+                expected_size,
+                expected_sha256,
             )
         except _Transient as exc:
-            if retries >= policy.max_retries:
-                raise exc.error from None
-            retries += 1
-            delay = policy.delay(retries)
-            left = deadline.remaining()
-            if left is not None and delay >= left:
-                raise exc.error from None
-            logger.debug("retry download attempt=%d reason=%s", retries + 1, exc.error.code)
-            if delay:
-                await sleep(delay)
+            error = exc.error
+        if isinstance(error, APITimeoutError) and deadline.expired():
+            raise deadline.error(attempts, error) from error
+        if retries >= policy.max_retries:
+            raise error
+        retries += 1
+        last_error = error
+        delay = policy.delay(retries)
+        left = deadline.remaining()
+        if left is not None and delay >= left:
+            raise error
+        logger.debug("retry download attempt=%d reason=%s", attempts + 1, error.code)
+        if delay:
+            await sleep(delay)
 
 
 class _Transient(Exception):
@@ -92,21 +114,16 @@ async def _attempt(
         async with session.get(url, timeout=timeout, allow_redirects=True) as resp:
             if resp.status == 403:
                 raise DownloadURLExpired(f"HTTP 403 from the presigned URL: {resp.reason}")
-            if resp.status >= 500:
-                raise _Transient(
-                    BigMindError(
-                        f"HTTP {resp.status} from the presigned download URL",
-                        code="DOWNLOAD_FAILED",
-                        status=resp.status,
-                    )
-                )
             if resp.status != 200:
-                raise BigMindError(
+                error = BigMindError(
                     f"HTTP {resp.status} from the presigned download URL",
                     code="DOWNLOAD_FAILED",
                     status=resp.status,
                     headers=resp.headers,
                 )
+                if decide("GET", status=resp.status) is Action.RETRY:
+                    raise _Transient(error)
+                raise error
             async with aiofiles.open(temp, "wb") as handle:
                 async for chunk in resp.content.iter_chunked(CHUNK_SIZE):
                     hasher.update(chunk)
@@ -121,7 +138,7 @@ async def _attempt(
         if failure is None:
             raise
         failure.error.__cause__ = exc
-        if failure.retryable:
+        if decide("GET", status=None, retryable_failure=failure.retryable) is Action.RETRY:
             raise _Transient(failure.error) from exc
         raise failure.error from exc
     except BaseException:

@@ -258,8 +258,16 @@ class AsyncReportsRaw(Resource):
         """A report with a fresh download URL; see :meth:`AsyncReports.get`."""
         check_id(customer_id, "customer_id")
         check_id(report_id, "report_id")
+        return await self._get(customer_id, report_id, None)
+
+    async def _get(
+        self, customer_id: str, report_id: str, deadline: Deadline | None
+    ) -> APIResponse[ReportDownload]:
+        """:meth:`get` within ``deadline`` (``None``: a deadline of its own)."""
         path = path_for("customers", customer_id, "reports", report_id)
-        answer = await self._core.transport.request("GET", path, options=self._options)
+        answer = await self._core.transport.request(
+            "GET", path, options=self._options, deadline=deadline
+        )
         return answer.to_response(self._core.structure(answer.data, ReportDownload), "GET", path)
 
     async def download(
@@ -280,14 +288,14 @@ class AsyncReportsRaw(Resource):
                 f"destination: the directory {dest.parent} does not exist", status=None
             )
         transport: Transport = self._core.transport
-        deadline = Deadline(self._options.timeout.total)
-        info = await self.get(customer_id, report_id)
+        deadline = Deadline(self._options.timeout.total)  # the API calls and the fetch share it
+        info = await self._get(customer_id, report_id, deadline)
         refetched = False
         while True:
             report = info.parsed
             if report.is_expired(margin=_EXPIRY_MARGIN) and not refetched:
                 refetched = True
-                info = await self.get(customer_id, report_id)
+                info = await self._get(customer_id, report_id, deadline)
                 continue
             target = (
                 dest / safe_file_name(report.file_name, fallback=report.report_id)
@@ -300,7 +308,7 @@ class AsyncReportsRaw(Resource):
                     session,
                     report.download_url,
                     target,
-                    timeout=transport.client_timeout(self._options.timeout, deadline.remaining()),
+                    timeout=self._options.timeout,
                     deadline=deadline,
                     policy=self._options.retry,
                     expected_size=report.size_bytes,
@@ -313,7 +321,7 @@ class AsyncReportsRaw(Resource):
                         status=403,
                     ) from None
                 refetched = True
-                info = await self.get(customer_id, report_id)
+                info = await self._get(customer_id, report_id, deadline)
                 continue
             return info.with_parsed(target)
 
