@@ -1,16 +1,21 @@
-"""Shared bits: the report files, summaries of repeats, warm thread pools, progress output."""
+"""Shared bits: the report files, summaries of repeats, warm thread pools, progress output,
+and the parent's handle on a child process (the servers, the workers)."""
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parent.parent
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -80,3 +85,70 @@ def files_dir() -> Path:
 def say(text: str) -> None:
     """Progress on stderr (stdout carries the table)."""
     print(text, file=sys.stderr, flush=True)
+
+
+def child_env() -> dict[str, str]:
+    """The environment for benchmark children: this checkout on ``PYTHONPATH``."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
+
+
+_Child = TypeVar("_Child", bound="JsonLinesProcess")
+
+
+class JsonLinesProcess:
+    """``python -m MODULE ARGS...`` in a child process that speaks JSON lines: it announces
+    itself with one JSON line on stdout (``hello``), then answers each line written to its
+    stdin with one JSON line. Closing its stdin stops it."""
+
+    #: Who it is, in the error raised when it dies.
+    name = "a benchmark child process"
+    #: Seconds ``close`` waits for it to exit before killing it.
+    close_timeout = 30.0
+
+    def __init__(self, module: str, *args: str) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+            cwd=str(ROOT),
+        )
+        self.pid = self._proc.pid
+        try:
+            self.hello = self._read()
+        except BaseException:
+            self.close()
+            raise
+
+    def _read(self) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.name} exited before answering")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def ask(self, line: str) -> dict[str, Any]:
+        """Write one line, return the child's answer."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(line + "\n")
+        self._proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        """Close its stdin and wait for it to exit (kill it after ``close_timeout``)."""
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=self.close_timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def __enter__(self: _Child) -> _Child:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -29,13 +29,12 @@ import asyncio
 import gc
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks._common import JsonLinesProcess
 
 
 def scratch_dir() -> str:
@@ -44,58 +43,19 @@ def scratch_dir() -> str:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else tempfile.gettempdir()
 
 
-def child_env() -> dict[str, str]:
-    """The environment for benchmark children: this checkout on ``PYTHONPATH``."""
-    path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
+class ServerProcess(JsonLinesProcess):
+    """A server in a child process; ``info`` holds ``base_url``, ``api_key``, ``customer``,
+    ``study`` (and, for the emulator, ``side_url``)."""
 
-
-class ServerProcess:
-    """The emulator in a child process; ``info`` holds ``base_url``, ``api_key``,
-    ``customer``, ``study`` and ``side_url``."""
+    name = "the benchmark server"
 
     def __init__(self, mode: str = "uploads", *, studies: int = 0) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks._servers", mode, str(studies)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-            cwd=str(ROOT),
-        )
-        self.info: dict[str, Any] = self._read()
-        self.pid = self._proc.pid
-
-    def _read(self) -> dict[str, Any]:
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the benchmark server exited before answering")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
+        super().__init__("benchmarks._servers", mode, str(studies))
+        self.info: dict[str, Any] = self.hello
 
     def command(self, name: str) -> dict[str, Any]:
         """Send one command (``clear``, ``stats``) and return its answer."""
-        assert self._proc.stdin is not None
-        self._proc.stdin.write(name + "\n")
-        self._proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        """Stop the server and wait for it."""
-        if self._proc.stdin is not None and not self._proc.stdin.closed:
-            self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return self.ask(name)
 
 
 # --- the sink ----------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -41,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import start_pool
+from benchmarks._common import JsonLinesProcess, start_pool
 
 FIELDS = (("reportType", "other"), ("isPrimary", "false"), ("silent", "false"))
 MIME = "application/pdf"
@@ -505,43 +504,15 @@ if __name__ == "__main__":
     main()
 
 
-class Worker:
+class Worker(JsonLinesProcess):
     """The parent's handle on one worker process (see the module docs)."""
 
+    name = "a benchmark worker"
+    close_timeout = 60.0
+
     def __init__(self) -> None:
-        from benchmarks._servers import ROOT, child_env
-
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks._worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-            cwd=str(ROOT),
-        )
-        self.pid = self._proc.pid
-        self._read()
-
-    def _read(self) -> dict[str, Any]:
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError("a benchmark worker died")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
+        super().__init__("benchmarks._worker")
 
     def call(self, **cmd: Any) -> dict[str, Any]:
         """Run one command; its answer (``error`` set when it failed)."""
-        assert self._proc.stdin is not None
-        self._proc.stdin.write(json.dumps(cmd) + "\n")
-        self._proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        if self._proc.stdin is not None and not self._proc.stdin.closed:
-            self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        return self.ask(json.dumps(cmd))
