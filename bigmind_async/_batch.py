@@ -18,8 +18,10 @@ Failures
     an outcome whose error is of the same class, saying it was not attempted.
 
 Identical jobs
-    The job key is (customer, study, file sha256, title, report type); every file is hashed in a
-    worker thread, in chunks. Two jobs with the same key are never in flight together: the
+    The job key is (customer, study, file sha256, title, report type), where the title is the
+    one the report will have: the one asked for, else the uploaded file's name (so the same
+    bytes under two names, untitled, are two reports). Every file is hashed in a worker
+    thread, in chunks. Two jobs with the same key are never in flight together: the
     second waits for the first (serialize). Then, with a journal, the key is the job's identity
     and the second is skipped with the first's report (``skipped=True``); without a journal
     each job is one attach, so the second attaches its own copy. Serializing twins matters
@@ -58,7 +60,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from bigmind_async import _reports  # module, not names: _reports may import this module
 from bigmind_async._journal import JobKey, Journal, JournalConflictError, JournalError
 from bigmind_async._models import AttachJob, AttachOutcome, Report
-from bigmind_async._multipart import HASH_BLOCK, prepare_upload, sha256_of
+from bigmind_async._multipart import HASH_BLOCK, Upload, prepare_upload, sha256_of
 from bigmind_async._validation import check_report_type
 from bigmind_async.errors import (
     APIConnectionError,
@@ -219,11 +221,14 @@ class _Runner:
                 f"jobs: expected AttachJob items, got {type(job).__name__}", status=None
             )
         kind = check_report_type(job.report_type)
+        sha256 = await job_sha256(job.file)
+        upload = await prepare_upload(job.file, filename=_reports._upload_name(job.filename))
         key = JobKey(
             customer_id=job.customer_id,
             study_uid=job.study_uid,
-            sha256=await job_sha256(job.file),
-            title=job.title,
+            sha256=sha256,
+            # The title the report will have: untitled, the file name (a different report).
+            title=_reports.UploadFingerprint.of(upload, title=job.title, report_type=kind).title,
             report_type=kind.value,
         )
         digest = key.digest
@@ -237,7 +242,7 @@ class _Runner:
                     return AttachOutcome(job=job, report=await self.reports.attach_job(job))
                 if gate.report is not None:  # a twin just attached it
                     return AttachOutcome(job=job, report=gate.report, skipped=True)
-                outcome = await self._run_journaled(job, key)
+                outcome = await self._run_journaled(job, key, upload)
                 gate.report = outcome.report
                 return outcome
         finally:
@@ -245,7 +250,7 @@ class _Runner:
             if gate.users == 0:
                 del self._gates[digest]
 
-    async def _run_journaled(self, job: AttachJob, key: JobKey) -> AttachOutcome:
+    async def _run_journaled(self, job: AttachJob, key: JobKey, upload: Upload) -> AttachOutcome:
         journal = self.journal
         assert journal is not None
         await self._exclude_recorded(journal, key)
@@ -260,13 +265,10 @@ class _Runner:
                 wait = entry.started_at + journal.settle_seconds - time.time()
                 if wait > 0:
                     await asyncio.sleep(min(wait, journal.settle_seconds))
-            found = await self._reconcile(job, key)
+            found = await self._reconcile(job, key, upload)
             if found is not None:
                 await self._record_done(journal, key, found)
                 return AttachOutcome(job=job, report=found, skipped=True)
-        upload = await prepare_upload(
-            job.file, filename=_reports._upload_name(job.filename)
-        )  # checks before marking
         await journal.mark_in_flight(key, file_name=upload.file_name, size_bytes=upload.size)
         try:
             report = await self.reports.attach_job(job)
@@ -290,12 +292,11 @@ class _Runner:
         self.core.returned_report_ids.update(recorded)
         self._excluded_studies.add(study)
 
-    async def _reconcile(self, job: AttachJob, key: JobKey) -> Report | None:
-        upload = await prepare_upload(job.file, filename=_reports._upload_name(job.filename))
+    async def _reconcile(self, job: AttachJob, key: JobKey, upload: Upload) -> Report | None:
         fingerprint = _reports.UploadFingerprint(
             file_name=upload.file_name,
             size=upload.size,
-            title=(job.title or "").strip() or upload.file_name,
+            title=key.title or upload.file_name,
             report_type=key.report_type,
             sha256=key.sha256,
         )

@@ -1,6 +1,7 @@
 """The batch journal: a SQLite file that makes ``attach_many`` resumable and exactly-once.
 
-One row per job key (customer, study, file sha256, title, report type), in one of two states:
+One row per job key (customer, study, file sha256, title, report type; the title is the one the
+report will have: the one asked for, else the uploaded file's name), in one of two states:
 
 - ``in_flight``: written and COMMITTED before the upload starts. Found on a rerun, it means an
   earlier run may or may not have attached the report (it crashed, or the upload failed in a way
@@ -20,7 +21,7 @@ with ``synchronous=FULL``: a commit survives a SIGKILL of the process (and a pow
 the call returns. Several processes may open one journal (SQLite serializes writers; the busy
 timeout waits), but two runs working the same jobs at once are not supported.
 
-Schema (version 1)::
+Schema (version 2)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)           -- schema_version
     jobs(job_key TEXT PRIMARY KEY,                   -- sha256 of the canonical key
@@ -30,6 +31,11 @@ Schema (version 1)::
          report_id TEXT UNIQUE, report_json TEXT,    -- set when done
          attempts INTEGER,                           -- uploads started for this key
          started_at REAL, updated_at REAL)           -- wall-clock seconds (local clock only)
+
+Version 1 keyed an untitled job on ``title = None``, so the same bytes under two file names were
+one job (the second was skipped with the first's report). Opening a version 1 file re-keys its
+rows on the effective title (the file name recorded with the row) and marks it version 2; a
+file of a newer version than this SDK knows is refused.
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ __all__ = ["JobKey", "Journal", "JournalConflictError", "JournalEntry", "Journal
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 JobState = Literal["in_flight", "done"]
 
 _SCHEMA = """
@@ -104,7 +110,8 @@ class JobKey:
         customer_id: The customer.
         study_uid: The study.
         sha256: Hex SHA-256 of the file's bytes.
-        title: The title asked for (``None``: the server uses the file name).
+        title: The title the report will have: the one asked for, else the uploaded file's
+            name (the server's rule; ``attach_many`` never leaves it ``None``).
         report_type: The report type's string value.
     """
 
@@ -301,6 +308,12 @@ class Journal:
                     f"the journal {str(self.path)!r} has schema version {row[0]}; this SDK "
                     f"reads up to {SCHEMA_VERSION}"
                 )
+            elif int(row[0]) < SCHEMA_VERSION:
+                _rekey_untitled(conn)
+                conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                    (str(SCHEMA_VERSION),),
+                )
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -416,3 +429,32 @@ class Journal:
         if name not in {"journal_mode", "synchronous"}:
             raise ValueError(name)
         return str(self._db().execute(f"PRAGMA {name}").fetchone()[0])
+
+
+def _rekey_untitled(conn: sqlite3.Connection) -> None:
+    """Version 1 -> 2: key every row on the title its report has (the file name if untitled).
+
+    A row whose file name is unknown, or whose new key another row already holds, keeps its old
+    key: no job will match it, but its report id still keeps reconciles from claiming it.
+    """
+    rows = conn.execute(
+        "SELECT job_key, customer_id, study_uid, file_sha256, title, report_type, file_name, "
+        "report_json FROM jobs"
+    ).fetchall()
+    for job_key, customer_id, study_uid, sha256, title, report_type, name, report in rows:
+        if not name and report:
+            name = json.loads(report).get("fileName")
+        effective = (title or "").strip() or name  # UploadFingerprint.of's rule
+        if not effective:
+            continue
+        key = JobKey(
+            customer_id=customer_id,
+            study_uid=study_uid,
+            sha256=sha256,
+            title=effective,
+            report_type=report_type,
+        )
+        conn.execute(
+            "UPDATE OR IGNORE jobs SET job_key = ?, title = ? WHERE job_key = ?",
+            (key.digest, effective, job_key),
+        )
