@@ -323,7 +323,6 @@ class State:
         study_description: str | None,
         study_date: dt.date | str | None,
         indexed_at: float | dt.datetime | str | None,
-        entity_id: str | None = None,
     ) -> str:
         customer = self.customer(customer_id)
         if not is_valid_study_uid(study_uid):
@@ -333,18 +332,13 @@ class State:
         now = self.clock()
         if patient_id is None:
             patient_id = f"P-{next(self._patient_ids):04d}"
+        entity_id: str | None = None
+        indexed_ts: float | None = None
         if indexed:
-            if entity_id is None:
-                entity_id = customer.entities.get(patient_id)
-            if entity_id is None:
-                entity_id = f"ent_{next(self._entity_ids)}"
-            customer.entities.setdefault(patient_id, entity_id)
+            entity_id = self._entity_for(customer, patient_id)
             indexed_ts = to_timestamp(indexed_at)
             if indexed_ts is None:
                 indexed_ts = now
-        else:
-            entity_id = None
-            indexed_ts = None
         customer.studies[study_uid] = Study(
             uid=study_uid,
             customer_id=customer_id,
@@ -366,12 +360,17 @@ class State:
         customer = self.customer(customer_id)
         study = customer.studies[study_uid]
         if study.entity_id is None:
-            entity = customer.entities.get(study.patient_id) or f"ent_{next(self._entity_ids)}"
-            customer.entities.setdefault(study.patient_id, entity)
-            study.entity_id = entity
+            study.entity_id = self._entity_for(customer, study.patient_id)
             study.indexed_at = self.clock() if indexed_at is None else indexed_at
             customer.studies_changed()
         return study.entity_id
+
+    def _entity_for(self, customer: Customer, patient_id: str) -> str:
+        """The customer's entity for a patient, made when the patient's first study is indexed."""
+        entity = customer.entities.get(patient_id)
+        if entity is None:
+            entity = customer.entities[patient_id] = f"ent_{next(self._entity_ids)}"
+        return entity
 
     # -- reports -----------------------------------------------------------------------------
 

@@ -283,6 +283,22 @@ class TestGetStudy:
         reply = await call(client, "GET", study_url(emulator, emulator.unindexed_study_uid))
         assert reply.data["entity"]["id"].startswith("ent_")
 
+    async def test_one_entity_per_patient(
+        self, emulator: Env, client: aiohttp.ClientSession
+    ) -> None:
+        """A patient's studies share one entity, whether indexed when added or later."""
+        emu, customer = emulator.emu, emulator.customer_id
+        first = emu.add_study(customer, patient_id="P-77")
+        later = emu.add_study(customer, patient_id="P-77", indexed=False)
+        other = emu.add_study(customer, patient_id="P-78")
+        entity = emu.index_study(customer, later)
+
+        async def entity_of(uid: str) -> str:
+            return str((await call(client, "GET", study_url(emulator, uid))).data["entity"]["id"])
+
+        assert [entity, entity] == [await entity_of(first), await entity_of(later)]
+        assert entity != await entity_of(other)
+
     @pytest.mark.parametrize(
         "uid", ["1..2", "1.2.", ".1.2", "1.2.a", "1" * 65, "1.2.3-4", "1.2 .3"]
     )
