@@ -13,7 +13,10 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,6 +79,52 @@ def start_pool(threads: int, setup: Callable[[], object] = lambda: None) -> Thre
         pool.shutdown(cancel_futures=True)
         raise
     return pool
+
+
+def attach_url(server: dict[str, Any]) -> str:
+    """The attach endpoint of the server's study (``server``: a server's ``info``)."""
+    study = f"{server['base_url']}/customers/{server['customer']}/dicom-studies/{server['study']}"
+    return study + "/reports"
+
+
+def auth(server: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": "Bearer " + server["api_key"]}
+
+
+class RequestsAttach:
+    """Attaching a report with ``requests``, as users write it: one ``Session`` per thread
+    (a ``Session`` is not thread-safe), ``files=`` and ``data=``, the key in a header."""
+
+    def __init__(self, server: dict[str, Any], *, timeout: float) -> None:
+        self._url = attach_url(server)
+        self._headers = auth(server)
+        self._timeout = timeout
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+
+    def session(self) -> requests.Session:
+        """The calling thread's session (made on its first call)."""
+        import requests
+
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            self._sessions.append(session)
+        return session
+
+    def post(self, file: tuple[str, Any, str], fields: dict[str, str]) -> requests.Response:
+        """POST one report: ``file`` is ``(file name, bytes or open file, MIME type)``."""
+        return self.session().post(
+            self._url,
+            headers=self._headers,
+            data=fields,
+            files={"file": file},
+            timeout=self._timeout,
+        )
+
+    def close(self) -> None:
+        for session in self._sessions:
+            session.close()
 
 
 def files_dir() -> Path:

@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import JsonLinesProcess, start_pool
+from benchmarks._common import JsonLinesProcess, RequestsAttach, attach_url, auth, start_pool
 
 FIELDS = (("reportType", "other"), ("isPrimary", "false"), ("silent", "false"))
 MIME = "application/pdf"
@@ -59,15 +59,6 @@ def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def attach_url(server: dict[str, Any]) -> str:
-    study = f"{server['base_url']}/customers/{server['customer']}/dicom-studies/{server['study']}"
-    return study + "/reports"
-
-
-def auth(server: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": "Bearer " + server["api_key"]}
 
 
 # --- async stacks: a factory opens the client and returns (upload_one, close) ------------------
@@ -180,37 +171,14 @@ def open_bigmind_sync(server: dict[str, Any]) -> ThreadStack:
 
 
 def open_requests(server: dict[str, Any]) -> ThreadStack:
-    import requests
-
-    local = threading.local()
-    sessions: list[requests.Session] = []
-    url = attach_url(server)
-    headers = auth(server)
-
-    def thread_session() -> requests.Session:
-        session: requests.Session | None = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
-            sessions.append(session)
-        return session
+    attach = RequestsAttach(server, timeout=900)
 
     def upload(path: str) -> bool:
-        session = thread_session()
         with open(path, "rb") as handle:
-            resp = session.post(
-                url,
-                headers=headers,
-                data=dict(FIELDS),
-                files={"file": (Path(path).name, handle, MIME)},
-                timeout=900,
-            )
+            resp = attach.post((Path(path).name, handle, MIME), dict(FIELDS))
         return resp.status_code == 201
 
-    def close() -> None:
-        for session in sessions:
-            session.close()
-
-    return upload, close, thread_session
+    return upload, attach.close, attach.session
 
 
 THREAD_STACKS = {"bigmind_sync": open_bigmind_sync, "requests": open_requests}

@@ -54,10 +54,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from anyio.from_thread import start_blocking_portal
 
-from benchmarks._common import summary
+from benchmarks._common import RequestsAttach, summary
 from bigmind_async import AsyncBigMind
 from bigmind_sync import BigMind
 
@@ -73,6 +72,20 @@ class Server:
     study_uid: str
     #: The server's process id, for pinning it to a CPU (None: it cannot be pinned).
     pid: int | None = None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Where it listens, in the harness's terms (``ServerProcess.info``)."""
+        return {key: getattr(self, field) for key, field in _INFO_FIELDS.items()}
+
+
+#: ``ServerProcess.info``'s keys, and the ``Server`` fields they hold.
+_INFO_FIELDS = {
+    "base_url": "base_url",
+    "api_key": "api_key",
+    "customer": "customer_id",
+    "study": "study_uid",
+}
 
 
 @contextmanager
@@ -342,34 +355,22 @@ def async_uploads(server: Server, uploads: int, concurrency: int) -> float:
 
 
 def requests_uploads(server: Server, uploads: int, threads: int) -> float:
-    study = f"customers/{server.customer_id}/dicom-studies/{server.study_uid}"
-    url = f"{server.base_url}/{study}/reports"
-    headers = {"Authorization": f"Bearer {server.api_key}"}
-    local = threading.local()
-    sessions: list[requests.Session] = []
+    attach = RequestsAttach(server.info, timeout=30)
+    fields = {"reportType": "other", "isPrimary": "false", "silent": "true"}
 
-    def attach(i: int) -> None:
-        session = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
-            sessions.append(session)
-        answer = session.post(
-            url,
-            headers=headers,
-            files={"file": (f"r{i}.txt", UPLOAD, "text/plain")},
-            data={"reportType": "other", "isPrimary": "false", "silent": "true"},
-            timeout=30,
-        )
+    def one(i: int) -> None:
+        answer = attach.post((f"r{i}.txt", UPLOAD, "text/plain"), fields)
         if answer.status_code != 201:
             raise RuntimeError(f"upload failed: {answer.status_code} {answer.text[:200]}")
 
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(attach, range(threads)))
-        started = time.perf_counter()
-        list(pool.map(attach, range(uploads)))
-        elapsed = time.perf_counter() - started
-    for session in sessions:
-        session.close()
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(one, range(threads)))
+            started = time.perf_counter()
+            list(pool.map(one, range(uploads)))
+            elapsed = time.perf_counter() - started
+    finally:
+        attach.close()
     return uploads / elapsed
 
 
