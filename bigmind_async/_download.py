@@ -1,9 +1,11 @@
 """Streaming a presigned report URL to disk.
 
 The presigned URL is not the Partner API: it is fetched WITHOUT the API key and does not spend
-the client's rate budget. The bytes go, chunk by chunk, to a temp file next to the destination
-(written with aiofiles), are checked against the size and sha256 the API gave, and only then
-renamed into place: a failed download never leaves a half-written file under the final name.
+the client's rate budget. The bytes go, chunk by chunk, to a temp file next to the destination,
+are checked against the size and sha256 the API gave, and only then renamed into place: a
+failed download never leaves a half-written file under the final name. Each chunk is written,
+and hashed when there is a sha256 to compare, in one worker-thread call (hashlib releases the
+GIL): the loop's thread never hashes.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import BinaryIO
 
-import aiofiles
 import aiofiles.os
 import aiohttp
 import yarl
@@ -107,7 +109,7 @@ async def _attempt(
     expected_sha256: str | None,
 ) -> int:
     temp = destination.with_name(f".{destination.name}.{secrets.token_hex(6)}.part")
-    hasher = hashlib.sha256()
+    hasher = hashlib.sha256() if expected_sha256 is not None else None
     written = 0
     try:
         # No Authorization header: the presigned URL carries its own signature.
@@ -124,11 +126,14 @@ async def _attempt(
                 if decide("GET", status=resp.status) is Action.RETRY:
                     raise _Transient(error)
                 raise error
-            async with aiofiles.open(temp, "wb") as handle:
+            loop = asyncio.get_running_loop()
+            handle = await loop.run_in_executor(None, _create, temp)
+            try:
                 async for chunk in resp.content.iter_chunked(CHUNK_SIZE):
-                    hasher.update(chunk)
                     written += len(chunk)
-                    await handle.write(chunk)
+                    await loop.run_in_executor(None, _write, handle, hasher, chunk)
+            finally:
+                await loop.run_in_executor(None, handle.close)
     except (DownloadURLExpired, BigMindError, _Transient):
         await _remove(temp)
         raise
@@ -153,13 +158,28 @@ async def _attempt(
                 status=None,
             )
         )
-    if expected_sha256 is not None and hasher.hexdigest() != expected_sha256.lower():
+    if (
+        expected_sha256 is not None
+        and hasher is not None
+        and hasher.hexdigest() != expected_sha256.lower()
+    ):
         await _remove(temp)
         raise InvalidResponseError(
             "the downloaded bytes do not match the report's sha256", status=None
         )
     await aiofiles.os.replace(temp, destination)
     return written
+
+
+def _create(path: Path) -> BinaryIO:
+    return open(path, "wb")  # closed by the caller, on a worker thread too
+
+
+def _write(handle: BinaryIO, hasher: hashlib._Hash | None, chunk: bytes) -> None:
+    """One worker-thread call per chunk: write it, and hash it (hashlib releases the GIL)."""
+    handle.write(chunk)
+    if hasher is not None:
+        hasher.update(chunk)
 
 
 async def _remove(path: Path) -> None:
