@@ -13,6 +13,9 @@ from bigmind_async.emulator._upload import UploadRecord
 class EmulatorStats:
     """What the emulator has seen since it started (or since ``reset()``).
 
+    ``requests_total``, ``responses_by_status`` and ``rate_limited`` are read-only, worked out
+    from the per-route counters when read.
+
     Attributes:
         requests_total: Every request, API, side channel and downloads alike.
         requests_by_route: Requests per route name (``list_studies``, ``attach_report``,
@@ -31,11 +34,8 @@ class EmulatorStats:
         uploads: One ``UploadRecord`` per attach request, in arrival order.
     """
 
-    requests_total: int = 0
     requests_by_route: Counter[str] = field(default_factory=Counter)
-    responses_by_status: Counter[int] = field(default_factory=Counter)
     responses_by_route_status: dict[str, Counter[int]] = field(default_factory=dict)
-    rate_limited: int = 0
     faults_fired: Counter[str] = field(default_factory=Counter)
     attach_count: int = 0
     reports_stored: int = 0
@@ -61,6 +61,24 @@ class EmulatorStats:
         self._upload_seq = seq
 
     @property
+    def requests_total(self) -> int:
+        """Every request, API, side channel and downloads alike."""
+        return sum(self.requests_by_route.values())
+
+    @property
+    def responses_by_status(self) -> Counter[int]:
+        """Responses per HTTP status over all routes (a fresh ``Counter``)."""
+        total: Counter[int] = Counter()
+        for counts in self.responses_by_route_status.values():
+            total.update(counts)
+        return total
+
+    @property
+    def rate_limited(self) -> int:
+        """429 responses sent (real limit and injected faults)."""
+        return sum(counts[429] for counts in self.responses_by_route_status.values())
+
+    @property
     def uploads_in_flight(self) -> int:
         """Attach requests whose body is still being handled."""
         return sum(1 for u in self.uploads if not u.finished)
@@ -77,17 +95,13 @@ class EmulatorStats:
         return record
 
     def request_started(self, route: str) -> None:
-        self.requests_total += 1
         self.requests_by_route[route] += 1
         self.in_flight_requests += 1
         self.max_concurrent_requests = max(self.max_concurrent_requests, self.in_flight_requests)
 
     def request_finished(self, route: str, status: int) -> None:
         self.in_flight_requests = max(0, self.in_flight_requests - 1)
-        self.responses_by_status[status] += 1
         self.responses_by_route_status.setdefault(route, Counter())[status] += 1
-        if status == 429:
-            self.rate_limited += 1
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready snapshot (camelCase keys, like the API)."""
