@@ -2,9 +2,9 @@
 
 Every client is built with ``rate_limit=None`` so the limiter never paces a run.
 
-Each section runs against two servers, each in another process on loopback: the emulator
-(real request handling, so a busy server) and ``benchmarks._servers``' sink (near-free, so
-what is measured is the clients).
+Each section runs against two servers of ``benchmarks._servers``, each in another process on
+loopback: the emulator (its ``uploads`` mode: real request handling, so a busy server) and
+the sink (near-free, so what is measured is the clients).
 
 1. Per-call overhead on a tiny GET (``studies.get``): the median latency of ``BigMind`` minus
    the median of ``await AsyncBigMind`` on the same server, measured in interleaved rounds.
@@ -44,7 +44,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -57,6 +56,7 @@ from typing import Any
 from anyio.from_thread import start_blocking_portal
 
 from benchmarks._common import RequestsAttach, summary
+from benchmarks._servers import ServerProcess
 from bigmind_async import AsyncBigMind
 from bigmind_sync import BigMind
 
@@ -73,6 +73,11 @@ class Server:
     #: The server's process id, for pinning it to a CPU (None: it cannot be pinned).
     pid: int | None = None
 
+    @classmethod
+    def from_info(cls, info: dict[str, Any], pid: int | None = None) -> Server:
+        """The server a ``ServerProcess.info`` describes (``pid``: its process)."""
+        return cls(**{field: info[key] for key, field in _INFO_FIELDS.items()}, pid=pid)
+
     @property
     def info(self) -> dict[str, Any]:
         """Where it listens, in the harness's terms (``ServerProcess.info``)."""
@@ -86,34 +91,6 @@ _INFO_FIELDS = {
     "customer": "customer_id",
     "study": "study_uid",
 }
-
-
-@contextmanager
-def emulator_process() -> Iterator[Server]:
-    """The emulator (demo seed, no rate limit) in a child process; yields where it listens."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bigmind_async.emulator", "--port", "0", "--no-rate-limit"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        found: dict[str, str] = {}
-        while "BIGMIND_CUSTOMER_ID" not in found:
-            line = proc.stdout.readline()
-            if not line:
-                raise RuntimeError("the emulator process exited before announcing itself")
-            name, _, value = line.strip().partition("=")
-            found[name] = value
-        base_url, api_key = found["BIGMIND_BASE_URL"], found["BIGMIND_API_KEY"]
-        customer_id = found["BIGMIND_CUSTOMER_ID"]
-        with BigMind(api_key, base_url, rate_limit=None) as client:
-            study = next(s for s in client.studies.list(customer_id) if s.is_indexed)
-        yield Server(base_url, api_key, customer_id, study.study_instance_uid, proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _median_us(samples: list[float]) -> float:
@@ -392,19 +369,14 @@ def paired_ratio(mine: list[float], theirs: list[float]) -> dict[str, Any]:
 
 
 @contextmanager
-def sink_process() -> Iterator[Server]:
-    """``benchmarks._servers``' sink: answers every upload and GET for a few microseconds of
-    its own CPU, so the throughput it sees is the clients'."""
-    from benchmarks._servers import ServerProcess
-
-    with ServerProcess("sink") as process:
-        info = process.info
-        yield Server(
-            info["base_url"], info["api_key"], info["customer"], info["study"], process.pid
-        )
+def server_process(name: str) -> Iterator[Server]:
+    """``emulator`` or ``sink`` (see the module's docstring) in a child process."""
+    with ServerProcess(SERVERS[name]) as process:
+        yield Server.from_info(process.info, process.pid)
 
 
-SERVERS = {"emulator": emulator_process, "sink": sink_process}
+#: The servers, by name: their ``benchmarks._servers`` modes.
+SERVERS = {"emulator": "uploads", "sink": "sink"}
 
 
 def run(server: Server, args: argparse.Namespace) -> None:
@@ -482,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         args.calls, args.rounds, args.uploads = 200, 1, 64
     names = ("emulator", "sink") if args.server == "both" else (args.server,)
     for name in names:
-        with SERVERS[name]() as server:
+        with server_process(name) as server:
             print(f"\n=== {name}, in another process at {server.base_url}")
             run(server, args)
     return 0
