@@ -30,6 +30,9 @@ from .conftest import TXT, SyncEnv
 
 T = TypeVar("T")
 
+#: The ``interruptible`` fixture's ``arm(when)``: a delay in seconds or a condition.
+Interrupt = Callable[[float | Callable[[], bool]], None]
+
 
 def runtime_of(client: BigMind) -> Runtime[Any]:
     """The started runtime of ``client`` (white box: the portal thread and its counters)."""
@@ -65,10 +68,14 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 @pytest.fixture
-def interruptible() -> Iterator[Callable[[float], None]]:
-    """``arm(delay)``: a SIGINT to the main thread after ``delay`` s, only while armed."""
+def interruptible() -> Iterator[Interrupt]:
+    """``arm(when)``: one SIGINT to the main thread, only while armed. ``when`` is a delay in
+    seconds, or a condition polled from the signalling thread: the signal goes once it holds
+    (the test fails at teardown if it did not hold within 10 s; the signal goes anyway)."""
     armed = threading.Event()
-    timers: list[threading.Timer] = []
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    missed: list[Callable[[], bool]] = []
 
     def handler(signum: int, frame: object) -> None:
         if armed.is_set():
@@ -77,22 +84,38 @@ def interruptible() -> Iterator[Callable[[float], None]]:
 
     previous = signal.signal(signal.SIGINT, handler)
 
-    def arm(delay: float) -> None:
+    def arm(when: float | Callable[[], bool]) -> None:
         armed.set()
         main = threading.main_thread().ident
         assert main is not None
-        timer = threading.Timer(delay, signal.pthread_kill, (main, signal.SIGINT))
-        timers.append(timer)
-        timer.start()
+
+        def fire() -> None:
+            if callable(when):
+                deadline = time.monotonic() + 10.0
+                while not when():
+                    if time.monotonic() >= deadline:
+                        missed.append(when)
+                        break
+                    if stop.wait(0.01):
+                        return
+            elif stop.wait(when):
+                return
+            if not stop.is_set():
+                signal.pthread_kill(main, signal.SIGINT)
+
+        thread = threading.Thread(target=fire, name="interrupter", daemon=True)
+        threads.append(thread)
+        thread.start()
 
     try:
         yield arm
     finally:
         armed.clear()
-        for timer in timers:
-            timer.cancel()
-            timer.join()
+        stop.set()
+        for thread in threads:
+            thread.join()
         signal.signal(signal.SIGINT, previous)
+    assert missed == [], "the condition to interrupt on never held"
 
 
 class TestBlockingPortal:
@@ -230,7 +253,8 @@ class TestThreads:
     def test_calls_overlap_on_the_loop(self, env: SyncEnv, client: BigMind) -> None:
         """Slow calls from 8 threads are in flight at once, not queued behind each other."""
         client.studies.get(env.customer_id, env.study_uids[1])  # start the portal
-        env.emu.faults.inject("delay", route="get_study", delay=0.5, times=8)
+        # Long enough for all 8 to arrive on a loaded machine: only queueing keeps them apart.
+        env.emu.faults.inject("delay", route="get_study", delay=2.0, times=8)
         env.emu.reset_stats()
         together = threading.Barrier(8)
 
@@ -456,13 +480,21 @@ class TestKeyboardInterrupt:
     """Ctrl-C while waiting cancels the call's task on the loop and is re-raised."""
 
     def test_ctrl_c_cancels_the_call(
-        self, env: SyncEnv, client: BigMind, interruptible: Callable[[float], None]
+        self,
+        env: SyncEnv,
+        client: BigMind,
+        interruptible: Interrupt,
     ) -> None:
         """A 30 s call interrupted: KeyboardInterrupt while the server still sleeps on the
         request, the call's task is gone from the loop, and the client is still usable."""
         client.studies.get(env.customer_id, env.study_uid)  # portal up
         env.emu.faults.inject("delay", route="get_study", delay=30)
-        interruptible(0.2)
+        gets = env.emu.stats_snapshot()["requestsByRoute"]["get_study"]
+
+        def at_the_server() -> bool:
+            return bool(env.emu.stats_snapshot()["requestsByRoute"]["get_study"] > gets)
+
+        interruptible(at_the_server)  # Ctrl-C only once the server sleeps on the request
         with pytest.raises(KeyboardInterrupt):
             client.studies.get(env.customer_id, env.study_uid)
         assert env.emu.stats_snapshot()["inFlightRequests"] >= 1  # the answer never came
@@ -473,7 +505,10 @@ class TestKeyboardInterrupt:
         )
 
     def test_interrupted_hand_off_does_not_wedge_the_client(
-        self, env: SyncEnv, client: BigMind, interruptible: Callable[[float], None]
+        self,
+        env: SyncEnv,
+        client: BigMind,
+        interruptible: Interrupt,
     ) -> None:
         """Ctrl-C landing between queueing a call and waking the loop (simulated: a wake-up
         marked pending that never comes) re-wakes the loop, so other threads' calls go on."""
