@@ -12,7 +12,9 @@ Commands (``op``):
 - ``memory``: warm the stack up, take RSS as the baseline, then run ``count`` uploads of
   ``path`` at once while a thread samples RSS every 2 ms; returns the peak growth in bytes.
 - ``list``: walk every study of the customer at ``limit`` per page; returns items and seconds.
-- ``calls``: ``count`` sequential ``studies.get`` calls; returns seconds per call.
+- ``overhead``: the sync facade's per-call overhead, from ``benchmarks.sync_overhead``
+  (``count`` calls per round and client, ``rounds`` rounds; ``server_pid`` to pin the server).
+- ``rate_budget``: every scenario of ``benchmarks.rate_budget``.
 
 Before ``upload`` or ``memory`` starts its clock or takes its RSS baseline, a stack has
 opened its client and sent one warm-up upload; the thread stacks have also started every
@@ -31,7 +33,6 @@ import contextlib
 import json
 import os
 import resource
-import statistics
 import sys
 import threading
 import time
@@ -346,85 +347,35 @@ def run_listing(cmd: dict[str, Any]) -> dict[str, Any]:
     return {"items": items, "seconds": seconds}
 
 
-# --- sequential call latency (sync facade overhead) -------------------------------------------
-
-
-def run_calls(cmd: dict[str, Any]) -> dict[str, Any]:
-    server, count = cmd["server"], cmd["count"]
-    customer, study = server["customer"], server["study"]
-    if cmd["stack"] == "bigmind_sync":
-        from bigmind_sync import BigMind
-
-        with BigMind(server["api_key"], server["base_url"], rate_limit=None) as client:
-            for _ in range(20):
-                client.studies.get(customer, study)
-            started = time.perf_counter()
-            for _ in range(count):
-                client.studies.get(customer, study)
-            seconds = time.perf_counter() - started
-    else:
-        from bigmind_async import AsyncBigMind
-
-        async def go() -> float:
-            async with AsyncBigMind(server["api_key"], server["base_url"], rate_limit=None) as c:
-                for _ in range(20):
-                    await c.studies.get(customer, study)
-                started = time.perf_counter()
-                for _ in range(count):
-                    await c.studies.get(customer, study)
-                return time.perf_counter() - started
-
-        seconds = asyncio.run(go())
-    return {"per_call": seconds / count, "seconds": seconds}
+# --- the sync facade's per-call overhead -------------------------------------------------------
 
 
 def run_overhead(cmd: dict[str, Any]) -> dict[str, Any]:
     """Per-call overhead of the sync facade: ``benchmarks.sync_overhead.per_call_overhead``
     (the sync facade's own benchmark) with this process and the server on separate CPUs
     (the figure the target is judged on) and with free placement, plus the machine's cost of
-    one thread hand-off on one CPU and across two. Without ``benchmarks.sync_overhead``:
-    interleaved ``calls`` rounds of both clients in this process, free placement."""
-    server, count, rounds = cmd["server"], cmd["count"], cmd["rounds"]
-    try:
-        from benchmarks import sync_overhead
-    except ImportError:
-        pass
-    else:
-        target = sync_overhead.Server(
-            server["base_url"],
-            server["api_key"],
-            server["customer"],
-            server["study"],
-            cmd.get("server_pid"),
-        )
-        answer: dict[str, Any] = {"source": "sync_overhead.py"}
-        free_async, free_sync = sync_overhead.per_call_overhead(target, count, rounds)
-        answer["free"] = {"async_us": free_async, "sync_us": free_sync}
-        pair = sync_overhead.split_cpus(target.pid)
-        if pair is None:
-            answer.update(placement="free", async_us=free_async, sync_us=free_sync)
-            return answer
-        split_async, split_sync = sync_overhead.per_call_overhead(target, count, rounds, split=True)
-        client_cpu, server_cpu = pair
-        answer.update(
-            placement="split",
-            async_us=split_async,
-            sync_us=split_sync,
-            wake_same_cpu_us=sync_overhead.wake_round_trip((client_cpu, client_cpu), count),
-            wake_two_cpus_us=sync_overhead.wake_round_trip((client_cpu, server_cpu), count),
-        )
+    one thread hand-off on one CPU and across two."""
+    from benchmarks import sync_overhead  # imports bigmind_sync: only when asked
+
+    count, rounds = cmd["count"], cmd["rounds"]
+    target = sync_overhead.Server.from_info(cmd["server"], cmd.get("server_pid"))
+    answer: dict[str, Any] = {"source": "sync_overhead.py"}
+    free_async, free_sync = sync_overhead.per_call_overhead(target, count, rounds)
+    answer["free"] = {"async_us": free_async, "sync_us": free_sync}
+    pair = sync_overhead.split_cpus(target.pid)
+    if pair is None:
+        answer.update(placement="free", async_us=free_async, sync_us=free_sync)
         return answer
-    async_s: list[float] = []
-    sync_s: list[float] = []
-    for _ in range(rounds):
-        async_s.append(run_calls({**cmd, "stack": "bigmind_async"})["per_call"])
-        sync_s.append(run_calls({**cmd, "stack": "bigmind_sync"})["per_call"])
-    return {
-        "async_us": statistics.median(async_s) * 1e6,
-        "sync_us": statistics.median(sync_s) * 1e6,
-        "placement": "free",
-        "source": "benchmarks._worker",
-    }
+    split_async, split_sync = sync_overhead.per_call_overhead(target, count, rounds, split=True)
+    client_cpu, server_cpu = pair
+    answer.update(
+        placement="split",
+        async_us=split_async,
+        sync_us=split_sync,
+        wake_same_cpu_us=sync_overhead.wake_round_trip((client_cpu, client_cpu), count),
+        wake_two_cpus_us=sync_overhead.wake_round_trip((client_cpu, server_cpu), count),
+    )
+    return answer
 
 
 def run_rate_budget(cmd: dict[str, Any]) -> dict[str, Any]:
@@ -443,7 +394,6 @@ OPS = {
     "upload": run_uploads,
     "memory": run_uploads,
     "list": run_listing,
-    "calls": run_calls,
     "overhead": run_overhead,
 }
 
