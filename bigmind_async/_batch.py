@@ -29,15 +29,16 @@ Identical jobs
     flight at once could not be told apart there.
 
 Journal (``journal=path`` or a :class:`~bigmind_async._journal.Journal`)
-    Before an upload starts its key is committed as ``in_flight``; after it, ``done`` with the
-    report. A rerun skips done jobs (``skipped=True``, the recorded report). A job found
-    ``in_flight`` (an earlier run crashed, or its upload failed ambiguously) is reconciled
-    first: after its settle window, the study's reports are listed and one matching the upload
-    (name, size, title, type, sha256), attached by this partner and not recorded for another
-    job, is taken as this job's report; only when there is none is it uploaded again. Report
-    ids recorded as done are added to the client's "already returned" set before any upload of
-    that study, so no reconcile (the engine's or the client's own) can match them twice. So a
-    SIGKILL at any moment followed by a rerun attaches every job exactly once.
+    Every client-side check of a job runs first; then, before its upload starts, its key is
+    committed as ``in_flight``; after it, ``done`` with the report. A rerun skips done jobs
+    (``skipped=True``, the recorded report). A job found ``in_flight`` (an earlier run
+    crashed, or its upload failed: no error is taken as proof that nothing was created) is
+    reconciled first: after its settle window, the study's reports are listed and one matching
+    the upload (name, size, title, type, sha256), attached by this partner and not recorded for
+    another job, is taken as this job's report; only when there is none is it uploaded again.
+    Report ids recorded as done are added to the client's "already returned" set before any
+    upload of that study, so no reconcile (the engine's or the client's own) can match them
+    twice. So a SIGKILL at any moment followed by a rerun attaches every job exactly once.
 """
 
 from __future__ import annotations
@@ -59,11 +60,10 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from bigmind_async import _reports  # module, not names: _reports may import this module
 from bigmind_async._journal import JobKey, Journal, JournalConflictError, JournalError
-from bigmind_async._models import AttachJob, AttachOutcome, Report
+from bigmind_async._models import AttachJob, AttachOutcome, Report, ReportType
 from bigmind_async._multipart import HASH_BLOCK, Upload, prepare_upload, sha256_of
-from bigmind_async._validation import check_report_type
+from bigmind_async._validation import check_id, check_report_type, check_study_uid
 from bigmind_async.errors import (
-    APIConnectionError,
     AuthenticationError,
     BigMindError,
     ConfigurationError,
@@ -167,6 +167,18 @@ async def _aiter_jobs(
             yield item
 
 
+def _check(job: AttachJob) -> ReportType:
+    """The checks ``attach`` makes of a job's arguments before its request (the file's are
+    :func:`prepare_upload`'s), made first: a job the client refuses never reaches the journal."""
+    check_id(job.customer_id, "customer_id")
+    check_study_uid(job.study_uid)
+    kind = check_report_type(job.report_type)
+    _reports._title(job.title)
+    _reports._bool(job.is_primary, "is_primary")
+    _reports._bool(job.silent, "silent")
+    return kind
+
+
 def _not_attempted(job: AttachJob, fatal: BigMindError) -> AttachOutcome:
     error = type(fatal)(
         f"not attempted: the batch stopped after a fatal error: {fatal.message}",
@@ -220,7 +232,7 @@ class _Runner:
             raise ValidationError(
                 f"jobs: expected AttachJob items, got {type(job).__name__}", status=None
             )
-        kind = check_report_type(job.report_type)
+        kind = _check(job)
         sha256 = await job_sha256(job.file)
         upload = await prepare_upload(job.file, filename=_reports._upload_name(job.filename))
         key = JobKey(
@@ -269,13 +281,10 @@ class _Runner:
             if found is not None:
                 await self._record_done(journal, key, found)
                 return AttachOutcome(job=job, report=found, skipped=True)
+        # Every client-side check has passed (_check, prepare_upload): whatever fails from here
+        # on leaves the row in flight, and the next run lists the study before uploading.
         await journal.mark_in_flight(key, file_name=upload.file_name, size_bytes=upload.size)
-        try:
-            report = await self.reports.attach_job(job)
-        except BigMindError as exc:
-            if exc.status is None and not isinstance(exc, APIConnectionError):
-                await journal.forget(key)  # refused before any request: nothing was created
-            raise
+        report = await self.reports.attach_job(job)
         await self._record_done(journal, key, report)
         return AttachOutcome(job=job, report=report)
 

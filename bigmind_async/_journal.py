@@ -11,9 +11,9 @@ report will have: the one asked for, else the uploaded file's name), in one of t
   back the recorded report. A report id is recorded for at most one job (a unique index), so a
   reconcile never matches one report to two jobs.
 
-A job refused before anything was sent (the client-side checks) has its row removed. Any other
-failure leaves it ``in_flight``: the next run lists the study before trying again, which costs
-one request and never guesses wrong.
+The engine makes every client-side check of a job before it writes the job's row, so a job
+the client refuses has none. Any failure after the row is written leaves it ``in_flight``: the
+next run lists the study before trying again, which costs one request and never guesses wrong.
 
 Every SQLite call runs on ONE dedicated worker thread that owns the connection, so the event loop
 never blocks on disk and the connection is never shared between threads. The file is in WAL mode
