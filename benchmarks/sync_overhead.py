@@ -29,6 +29,8 @@ the sink (near-free, so what is measured is the clients).
    and from a ``ThreadPoolExecutor(8)`` sharing one ``BigMind`` against ``requests`` on the
    same pool (a session per thread; target: >= 1.5x). The pool's own futures and wake-ups
    cost the threads a share of the GIL, which is why both pool runs are measured that way.
+   Each run first warms its lanes with one upload each (on a pool, a barrier makes every
+   thread send one: ``requests`` builds each thread's session then, not on the clock).
    The four runs take turns in every round, in an order that rotates by round; each ratio
    is the median of the rounds' ratios (the two runs of one round), so drift between rounds
    cancels out.
@@ -48,14 +50,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 from anyio.from_thread import start_blocking_portal
 
-from benchmarks._common import RequestsAttach, summary
+from benchmarks._common import RequestsAttach, start_pool, summary
 from benchmarks._servers import ServerProcess
 from bigmind_async import AsyncBigMind
 from bigmind_sync import BigMind
@@ -276,8 +277,8 @@ def sync_uploads(server: Server, uploads: int, threads: int, *, pool: bool = Fal
             )
 
         if pool:
-            with ThreadPoolExecutor(threads) as executor:
-                list(executor.map(attach, range(threads)))  # warm the pool and connections
+            # every pool thread started, each warm with one upload (and its connection)
+            with start_pool(threads, lambda: attach(0)) as executor:
                 started = time.perf_counter()
                 list(executor.map(attach, range(uploads)))
                 return uploads / (time.perf_counter() - started)
@@ -341,8 +342,8 @@ def requests_uploads(server: Server, uploads: int, threads: int) -> float:
             raise RuntimeError(f"upload failed: {answer.status_code} {answer.text[:200]}")
 
     try:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(one, range(threads)))
+        # every pool thread started, each warm with one upload (its Session, its connection)
+        with start_pool(threads, lambda: one(0)) as pool:
             started = time.perf_counter()
             list(pool.map(one, range(uploads)))
             elapsed = time.perf_counter() - started
