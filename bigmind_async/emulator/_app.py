@@ -140,14 +140,13 @@ class EmulatorApp:
         ]
         for method, path, side_handler in side:
             app.router.add_route(method, SIDE_PREFIX + path, self._side(side_handler))
-        app.on_response_prepare.append(_ensure_request_id)
+        app.on_response_prepare.append(_add_request_id)
         return app
 
     @web.middleware
     async def _envelope_middleware(
         self, request: web.Request, handler: Handler
     ) -> web.StreamResponse:
-        request_id = new_request_id()
         route = _route_label(request)
         self.stats.request_started(route)
         status = 0
@@ -169,7 +168,6 @@ class EmulatorApp:
                 logger.exception("unexpected error handling %s %s", request.method, request.path)
                 response = failure(500, "INTERNAL_ERROR", "Internal server error")
             status = response.status
-            response.headers[REQUEST_ID_HEADER] = request_id
             return response
         finally:
             self.stats.request_finished(route, status)
@@ -595,9 +593,10 @@ class EmulatorApp:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-async def _ensure_request_id(request: web.BaseRequest, response: web.StreamResponse) -> None:
-    if REQUEST_ID_HEADER not in response.headers:
-        response.headers[REQUEST_ID_HEADER] = new_request_id()
+async def _add_request_id(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    # On prepare rather than in the middleware, so that a response a handler prepares itself
+    # (a download cut after its headers) carries one too.
+    response.headers[REQUEST_ID_HEADER] = new_request_id()
 
 
 def _route_label(request: web.Request) -> str:

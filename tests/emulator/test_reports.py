@@ -154,7 +154,9 @@ class TestPresignedUrl:
         _, url = await self._url(emu, customer, study)
         assert int(parse_qs(urlsplit(url).query)["expires"][0]) == int(clock.now) + 300
         clock.now += 300
-        assert (await call(anonymous, "GET", url)).status == 200
+        fetched = await call(anonymous, "GET", url)
+        assert fetched.status == 200
+        assert fetched.headers["X-Request-Id"].startswith("req_")
         clock.now += 1
         expired = await call(anonymous, "GET", url)
         assert expired.status == 403
