@@ -15,6 +15,7 @@ import platform
 import shutil
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +31,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _machine() -> dict[str, Any]:
-    import aiohttp
-    import httpx
-    import requests
-
     curl = shutil.which("curl")
     return {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "aiohttp": aiohttp.__version__,
-        "httpx": httpx.__version__,
-        "requests": requests.__version__,
+        **{name: version(name) for name in ("aiohttp", "httpx", "requests")},
         "curl": curl is not None,
         "load_before": os.getloadavg(),
     }
