@@ -14,7 +14,7 @@ import cattrs
 
 from bigmind_async._ratelimit import RateLimiter
 from bigmind_async._serialization import structure
-from bigmind_async._transport import CallOptions, Transport
+from bigmind_async._transport import Answer, CallOptions, Transport
 
 __all__ = ["Core", "Resource"]
 
@@ -39,9 +39,20 @@ class Core:
     returned_report_ids: set[str] = attrs.field(factory=set)
     own_key_ids: set[str] = attrs.field(factory=set)
 
-    def structure(self, data: Any, cl: type[T]) -> T:
-        """``data`` as ``cl``; InvalidResponseError when it does not fit."""
-        return structure(self.converter, data, cl)
+    def structure(self, data: Any, cl: type[T], answer: Answer | None = None) -> T:
+        """``data`` as ``cl``; InvalidResponseError when it does not fit, with the status,
+        request id and headers of ``answer``, the API answer ``data`` came in (``None``: data
+        from elsewhere, a journal...)."""
+        if answer is None:
+            return structure(self.converter, data, cl)
+        return structure(
+            self.converter,
+            data,
+            cl,
+            status=answer.status,
+            request_id=answer.request_id,
+            headers=answer.headers,
+        )
 
 
 class Resource:

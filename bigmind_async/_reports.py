@@ -136,7 +136,7 @@ async def list_reports(
             status=answer.status,
             request_id=answer.request_id,
         )
-    return answer, core.structure(data.get("reports", []), list[Report])
+    return answer, core.structure(data.get("reports", []), list[Report], answer)
 
 
 async def reconcile_attach(
@@ -238,7 +238,7 @@ class AsyncReportsRaw(Resource):
         if answer.reconciled:
             report = answer.data
         else:
-            report = core.structure(answer.data, Report)
+            report = core.structure(answer.data, Report, answer)
             core.returned_report_ids.add(report.report_id)
         if report.attached_by_partner_key_id:
             core.own_key_ids.add(report.attached_by_partner_key_id)
@@ -268,7 +268,8 @@ class AsyncReportsRaw(Resource):
         answer = await self._core.transport.request(
             "GET", path, options=self._options, deadline=deadline
         )
-        return answer.to_response(self._core.structure(answer.data, ReportDownload), "GET", path)
+        report = self._core.structure(answer.data, ReportDownload, answer)
+        return answer.to_response(report, "GET", path)
 
     async def download(
         self,

@@ -87,14 +87,26 @@ def make_converter(*, now: Callable[[], datetime] = _utcnow) -> cattrs.Converter
     return converter
 
 
-def structure(converter: cattrs.Converter, data: Any, cl: type[T]) -> T:
-    """Structure ``data`` into ``cl``; a body that does not fit becomes InvalidResponseError."""
+def structure(
+    converter: cattrs.Converter,
+    data: Any,
+    cl: type[T],
+    *,
+    status: int | None = None,
+    request_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> T:
+    """Structure ``data`` into ``cl``; a body that does not fit becomes InvalidResponseError,
+    carrying the ``status``, ``request_id`` and ``headers`` of the answer it came in."""
     try:
         return converter.structure(data, cl)
     except Exception as exc:  # cattrs raises ClassValidationError, ValueError, TypeError...
         raise InvalidResponseError(
             f"the API's answer does not fit {cl.__name__}: {_describe(exc)}",
+            status=status,
             details=[_describe(exc)],
+            request_id=request_id,
+            headers=headers,
         ) from exc
 
 

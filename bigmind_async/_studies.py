@@ -108,11 +108,11 @@ class AsyncStudiesRaw(Resource):
         raw_pagination: Any = data.get("pagination") or {}
         if isinstance(raw_pagination, dict):
             raw_pagination = {"page": page, "limit": limit, **raw_pagination}
-        pagination = self._core.structure(raw_pagination, Pagination)
+        pagination = self._core.structure(raw_pagination, Pagination, answer)
         structure = self._core.structure
 
         def build() -> Page[Study]:
-            studies = structure(raw_studies, list[Study])
+            studies = structure(raw_studies, list[Study], answer)
             return Page(items=studies, pagination=pagination, request_id=answer.request_id)
 
         draft = PageDraft(pagination=pagination, count=len(raw_studies), build=build)
@@ -151,7 +151,8 @@ class AsyncStudiesRaw(Resource):
         check_study_uid(study_uid)
         path = path_for("customers", customer_id, "dicom-studies", study_uid)
         answer = await self._core.transport.request("GET", path, options=self._options)
-        return answer.to_response(self._core.structure(answer.data, StudyDetail), "GET", path)
+        study = self._core.structure(answer.data, StudyDetail, answer)
+        return answer.to_response(study, "GET", path)
 
 
 class AsyncStudies(Resource):
