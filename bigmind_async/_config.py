@@ -156,11 +156,13 @@ def resolve_settings(
     """Apply the environment defaults and check everything; ConfigurationError when wrong."""
     env = os.environ if environ is None else environ
     key = api_key if api_key is not None else env.get(API_KEY_ENV)
+    if key is not None and not isinstance(key, str):
+        raise ConfigurationError(f"api_key: must be a str, got {type(key).__name__}")
     if key is None or not key.strip():
         raise ConfigurationError(
             f"api_key: no API key given; pass api_key=... or set {API_KEY_ENV}"
         )
-    if not isinstance(key, str) or any(c in key for c in "\r\n\x00"):
+    if any(c in key for c in "\r\n\x00"):
         raise ConfigurationError("api_key: must be a string without line breaks")
     url = _check_base_url(base_url if base_url is not None else env.get(BASE_URL_ENV))
     if isinstance(connection_limit, bool) or not isinstance(connection_limit, int):
