@@ -10,6 +10,7 @@ the journal shows it done), 1 otherwise.
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import time
 from collections.abc import Iterator
@@ -250,8 +251,11 @@ async def _run(
             error = ValidationError(f"line {row.line}: {row.error}", status=None)
             record(row.line, AttachOutcome(job=row.placeholder_job(), error=error))
 
-    async with state.client() as client:
-        journal = Journal(journal_path, settle_seconds=settle) if journal_path else None
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(state.client())
+        journal = None
+        if journal_path is not None:
+            journal = await stack.enter_async_context(Journal(journal_path, settle_seconds=settle))
         start = time.monotonic()
         with progress:
             task = progress.add_task("attach", total=total, ok=0, failed=0)
