@@ -14,7 +14,7 @@ import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from bigmind_async.emulator._faults import Fault, FaultInjector
 from bigmind_async.emulator._server import Emulator
@@ -23,29 +23,28 @@ from bigmind_async.emulator._stats import EmulatorStats
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 _START_TIMEOUT = 30.0
 
 
+class _Caller(Protocol[T_co]):
+    """A thread-side view whose ``call(fn)`` runs ``fn(target)`` on the loop thread."""
+
+    def call(self, fn: Callable[[T_co], R]) -> R: ...
+
+
 def _marshal(
-    method: Callable[Concatenate[Emulator, P], R],
-) -> Callable[Concatenate[ThreadedEmulator, P], R]:
-    def wrapper(self: ThreadedEmulator, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self.call(lambda emu: method(emu, *args, **kwargs))
+    method: Callable[Concatenate[T, P], R], owner: str = "ThreadedEmulator"
+) -> Callable[Concatenate[_Caller[T], P], R]:
+    """``method`` as a method of the class ``owner``, run on the loop thread by its ``call``."""
+
+    def wrapper(self: _Caller[T], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.call(lambda target: method(target, *args, **kwargs))
 
     wrapper.__name__ = method.__name__
-    wrapper.__qualname__ = f"ThreadedEmulator.{method.__name__}"
-    wrapper.__doc__ = method.__doc__
-    return wrapper
-
-
-def _marshal_faults(
-    method: Callable[Concatenate[FaultInjector, P], R],
-) -> Callable[Concatenate[ThreadedFaults, P], R]:
-    def wrapper(self: ThreadedFaults, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self._owner.call(lambda emu: method(emu.faults, *args, **kwargs))
-
-    wrapper.__name__ = method.__name__
+    wrapper.__qualname__ = f"{owner}.{method.__name__}"
     wrapper.__doc__ = method.__doc__
     return wrapper
 
@@ -56,13 +55,17 @@ class ThreadedFaults:
     def __init__(self, owner: ThreadedEmulator) -> None:
         self._owner = owner
 
-    inject = _marshal_faults(FaultInjector.inject)
-    clear = _marshal_faults(FaultInjector.clear)
-    remove = _marshal_faults(FaultInjector.remove)
+    def call(self, fn: Callable[[FaultInjector], R]) -> R:
+        """Run ``fn(fault_injector)`` on the loop thread and return its result."""
+        return self._owner.call(lambda emu: fn(emu.faults))
+
+    inject = _marshal(FaultInjector.inject, "ThreadedFaults")
+    clear = _marshal(FaultInjector.clear, "ThreadedFaults")
+    remove = _marshal(FaultInjector.remove, "ThreadedFaults")
 
     @property
     def faults(self) -> list[Fault]:
-        return self._owner.call(lambda emu: emu.faults.faults)
+        return self.call(lambda injector: injector.faults)
 
 
 class ThreadedEmulator:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bigmind_async.emulator import ThreadedEmulator
+from bigmind_async.emulator import Emulator, FaultInjector, ThreadedEmulator, ThreadedFaults
 
 from .helpers import PDF
 
@@ -63,6 +63,33 @@ class TestThreadedEmulator:
             emu.call(lambda _: seen.append(threading.current_thread()))
             assert seen == [emu._thread]
             assert emu.add_customer(quota_bytes=5).startswith("pc_")
+
+    @pytest.mark.parametrize(
+        ("threaded", "original", "qualname"),
+        [
+            (ThreadedEmulator.add_study, Emulator.add_study, "ThreadedEmulator.add_study"),
+            (ThreadedFaults.inject, FaultInjector.inject, "ThreadedFaults.inject"),
+        ],
+    )
+    def test_marshalled_methods_keep_their_names_and_docs(
+        self, threaded: Any, original: Any, qualname: str
+    ) -> None:
+        """A marshalled method is named after its threaded class and keeps the original doc."""
+        assert (original.__name__, qualname, original.__doc__) == (
+            threaded.__name__,
+            threaded.__qualname__,
+            threaded.__doc__,
+        )
+
+    def test_faults_are_injected_on_the_loop_thread(self) -> None:
+        """emu.faults.* runs on the loop thread too."""
+        seen: list[threading.Thread] = []
+        with ThreadedEmulator() as emu:
+            emu.faults.call(lambda _: seen.append(threading.current_thread()))
+            fault = emu.faults.inject("delay", delay=0.01)
+            assert [fault] == emu.faults.faults
+            emu.faults.clear()
+            assert ([], [emu._thread]) == (emu.faults.faults, seen)
 
 
 class TestPytestPlugin:
