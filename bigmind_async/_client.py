@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
+import attrs
 import yarl
 
 from bigmind_async._config import Settings, Timeout, resolve_settings
@@ -123,18 +124,19 @@ class AsyncBigMind:
         )
         options = CallOptions(
             timeout=Timeout.coerce(timeout),
-            retry=_retry_policy(max_retries, backoff_base, backoff_cap),
+            retry=_retry_policy(
+                RetryPolicy(),
+                max_retries=max_retries,
+                backoff_base=backoff_base,
+                backoff_cap=backoff_cap,
+            ),
         )
         try:
             limiter = RateLimiter(rate_limit, rate_limit_burst)
         except ValueError as exc:
             raise ConfigurationError(f"rate_limit: {exc}") from None
         setup_from_env()
-        core = Core(
-            transport=Transport(settings, limiter),
-            limiter=limiter,
-            converter=make_converter(),
-        )
+        core = Core(transport=Transport(settings, limiter), converter=make_converter())
         self._init_view(core, options, settings)
 
     def _init_view(self, core: Core, options: CallOptions, settings: Settings) -> None:
@@ -160,7 +162,7 @@ class AsyncBigMind:
         """
         retry = self._options.retry
         if not isinstance(max_retries, NotGiven):
-            retry = _retry_policy(max_retries, retry.backoff_base, retry.backoff_cap)
+            retry = _retry_policy(retry, max_retries=max_retries)
         options = CallOptions(
             timeout=self._options.timeout
             if isinstance(timeout, NotGiven)
@@ -242,8 +244,9 @@ class AsyncBigMind:
         raise TypeError("AsyncBigMind clients are not picklable")
 
 
-def _retry_policy(max_retries: int, base: float, cap: float) -> RetryPolicy:
+def _retry_policy(policy: RetryPolicy, **changes: Any) -> RetryPolicy:
+    """``policy`` with ``changes``; ConfigurationError when they do not hold."""
     try:
-        return RetryPolicy(max_retries=max_retries, backoff_base=base, backoff_cap=cap)
+        return attrs.evolve(policy, **changes)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"max_retries/backoff: {exc}") from None

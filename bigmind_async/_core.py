@@ -27,17 +27,20 @@ class Core:
 
     Attributes:
         transport: Session, limiter, retries and deadline.
-        limiter: The client's request budget (also ``transport.limiter``).
         converter: The client's cattrs converter.
         returned_report_ids: Reports already returned by this client's attach calls.
         own_key_ids: ``attachedByPartnerKeyId`` values seen on this client's own attaches.
     """
 
     transport: Transport
-    limiter: RateLimiter
     converter: cattrs.Converter
     returned_report_ids: set[str] = attrs.field(factory=set)
     own_key_ids: set[str] = attrs.field(factory=set)
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The client's request budget: the transport's limiter."""
+        return self.transport.limiter
 
     def structure(self, data: Any, cl: type[T], answer: Answer | None = None) -> T:
         """``data`` as ``cl``; InvalidResponseError when it does not fit, with the status,

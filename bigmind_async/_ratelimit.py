@@ -141,10 +141,11 @@ class RateLimiter:
         return max(deficit / self._per_second, pause)
 
     def reserve(self, *, max_wait: float | None = None) -> float:
-        """Take the next ticket now; return the seconds until it may go (an estimate while
-        the client waits for its first answer).
+        """Take the next ticket now and return it: the running count of requests taken, which
+        may go once the credit reaches it (see :meth:`acquire`).
 
-        Raises :class:`DeadlineTooShort` (taking nothing) when that is more than ``max_wait``.
+        Raises :class:`DeadlineTooShort` (taking nothing) when the wait for it is more than
+        ``max_wait`` (not judged while the client waits for its first answer).
         """
         now = self._clock()
         ticket = self._taken + 1

@@ -284,7 +284,7 @@ class AsyncReportsRaw(Resource):
             raise ValidationError("destination: must be a path", status=None)
         dest = Path(destination)
         is_dir = await aiofiles.os.path.isdir(dest)
-        if not is_dir and not await aiofiles.os.path.isdir(dest.parent if dest.parent else "."):
+        if not is_dir and not await aiofiles.os.path.isdir(dest.parent):
             raise ValidationError(
                 f"destination: the directory {dest.parent} does not exist", status=None
             )

@@ -112,10 +112,9 @@ def decide(
     if status is not None:
         if status not in RETRYABLE_STATUSES:
             return Action.RAISE
-        if method.upper() in _IDEMPOTENT or status == 429:
+        if status == 429:  # refused before it was handled: nothing can have been created
             return Action.RETRY
-        return Action.RECONCILE if body_complete else Action.RETRY
-    if not retryable_failure:
+    elif not retryable_failure:
         return Action.RAISE
     if method.upper() in _IDEMPOTENT:
         return Action.RETRY

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -60,7 +61,6 @@ __all__ = [
 T = TypeVar("T")
 
 REQUEST_ID_HEADER = "X-Request-Id"
-_DEBUG = 10
 
 
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")
@@ -232,7 +232,8 @@ class Answer:
         headers: Its headers.
         request_id: Its ``X-Request-Id``.
         data: The envelope's ``data`` (or the reconciled value when ``reconciled``).
-        attempts: Requests the call sent (hidden re-sends and reconcile listings included).
+        attempts: Requests the call itself sent, aiohttp's hidden re-sends included (an
+            attach's reconcile listings are requests of their own, not counted here).
         elapsed: Seconds the call took.
         reconciled: True when ``data`` was found by reconciling instead of by an answer.
     """
@@ -408,7 +409,7 @@ class Transport:
         if body is not None:
             extra = {"Content-Type": body.content_type, "Content-Length": str(body.content_length)}
         headers = self._headers(extra)
-        debug = logger.isEnabledFor(_DEBUG)
+        debug = logger.isEnabledFor(logging.DEBUG)
         started = self._clock()
         attempts = 0
         retries = 0
@@ -433,7 +434,7 @@ class Transport:
                 logger.debug("request %s %s attempt=%d", method, path, attempts)
             sent_at = self._clock()
             status: int | None = None
-            retry_after: float | None = None
+            pause = 0.0
             try:
                 async with session.request(
                     method,
@@ -513,10 +514,9 @@ class Transport:
                         elapsed=self._clock() - started,
                     )
                 if status == 429:
-                    retry_after = getattr(error, "retry_after", None)
-                    self.limiter.pause(
-                        retry_after if retry_after is not None else policy.delay(retries + 1)
-                    )
+                    # Every request of the client waits this out in the limiter.
+                    pause = policy.delay(retries + 1, getattr(error, "retry_after", None))
+                    self.limiter.pause(pause)
                 action = decide(
                     method,
                     status=status,
@@ -549,7 +549,7 @@ class Transport:
                     path,
                     attempts + 1,
                     error.code,
-                    delay * 1000 if status != 429 else (retry_after or 0.0) * 1000,
+                    (pause if status == 429 else delay) * 1000,
                     action.value,
                 )
             if action is Action.RECONCILE:

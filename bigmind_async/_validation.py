@@ -17,13 +17,11 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
-from typing import Any
 
 from bigmind_async._models import ReportType
 from bigmind_async.errors import FileTooLargeError, InvalidReportTypeError, ValidationError
 
 __all__ = [
-    "KIND_ORDER",
     "MAX_REPORT_BYTES",
     "MAX_UID_LENGTH",
     "MIME_TYPES",
@@ -49,8 +47,6 @@ MIME_TYPES = {
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "txt": "text/plain",
 }
-#: The order a name without an extension is judged in (the server's order).
-KIND_ORDER = ("pdf", "doc", "docx", "txt")
 
 _PDF = b"%PDF-"
 _OLE2 = bytes.fromhex("D0CF11E0A1B11AE1")
@@ -60,7 +56,7 @@ _BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs"})
 _UID = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 
 
-def _invalid(argument: str, message: str, value: Any = None) -> ValidationError:
+def _invalid(argument: str, message: str) -> ValidationError:
     return ValidationError(
         f"{argument}: {message}",
         status=None,
@@ -121,7 +117,8 @@ def check_size(size: int, argument: str = "file") -> None:
 
 
 def content_kinds(head: bytes, *, complete: bool) -> list[str]:
-    """Every type the leading bytes qualify for, in :data:`KIND_ORDER`.
+    """Every type the leading bytes qualify for, in the server's order (pdf, doc, docx, txt):
+    the first is the type of a file whose name has no extension.
 
     ``complete`` says ``head`` is the whole file; otherwise a multi-byte UTF-8 character cut at
     the end of ``head`` does not disqualify it as text.
