@@ -12,7 +12,7 @@ batch is visibly paced by the limiter and still gets no 429.
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,6 +33,7 @@ from rich.table import Table
 
 from bigmind_async._cli._output import human_size, report_detail_table, report_table, study_table
 from bigmind_async._models import AttachJob, AttachOutcome, ReportType, Study
+from bigmind_async._multipart import sha256_of
 
 if TYPE_CHECKING:
     from bigmind_async import AsyncBigMind
@@ -84,12 +85,10 @@ def make_pdf(lines: list[str]) -> bytes:
     return bytes(out)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def _file_sha256(path: Path) -> str:
+    """Blocking: call it on a thread."""
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_of(handle)
 
 
 def _step(console: Console, number: int, title: str) -> None:
@@ -189,7 +188,7 @@ async def run_demo(
                         ]
                     )
                 )
-                local_sha = _sha256(pdf)
+                local_sha = await asyncio.to_thread(_file_sha256, pdf)
                 console.print(f"Generated {pdf.name} ({human_size(pdf.stat().st_size)})")
                 report = await client.reports.attach(
                     customer_id,
@@ -213,7 +212,7 @@ async def run_demo(
                 written = await client.reports.download(
                     customer_id, report.report_id, workdir / "downloaded.pdf"
                 )
-                remote_sha = _sha256(Path(written))
+                remote_sha = await asyncio.to_thread(_file_sha256, Path(written))
                 same = remote_sha == local_sha
                 console.print(f"uploaded   sha256 {local_sha}")
                 console.print(f"downloaded sha256 {remote_sha}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from bigmind_async._cli._output import (
     to_wire,
 )
 from bigmind_async._models import Report, ReportDownload, ReportType, Study, StudyDetail
+from bigmind_async._multipart import sha256_of
 
 __all__ = ["reports", "studies"]
 
@@ -232,23 +232,15 @@ def reports_download(customer_id: str, report_id: str, output: Path | None) -> N
             return Path(written)
 
     written = run_async(go())
-    size, digest = _file_digest(written)
+    with written.open("rb") as handle:
+        digest = sha256_of(handle)
+        size = handle.tell()
     if state.json:
         state.print_json({"reportId": report_id, "path": str(written), "sizeBytes": size,
                           "sha256": digest})  # fmt: skip
         return
     state.out.print(f"[green]Downloaded[/] {report_id} to {written} ({human_size(size)})")
     state.out.print(f"sha256 {digest}")
-
-
-def _file_digest(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
 
 
 @reports.command("detach")
