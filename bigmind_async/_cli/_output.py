@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-import cattrs
 from rich.table import Table
 
 from bigmind_async._models import Report, ReportDownload, Study, StudyDetail
@@ -23,14 +21,13 @@ __all__ = [
 ]
 
 
-@functools.lru_cache(maxsize=1)
-def _converter() -> cattrs.Converter:
-    return make_converter()
-
-
 def to_wire(value: Any) -> Any:
-    """A model (or a list of them) as the API's JSON: camelCase keys, ISO 8601 timestamps."""
-    return _converter().unstructure(value)
+    """A model (or a list of them) as the API's JSON: camelCase keys, ISO 8601 timestamps.
+
+    The converter is made for the call (a command prints once), by the factory every client
+    uses: there is no module-level converter.
+    """
+    return make_converter().unstructure(value)
 
 
 def human_size(size: int | None) -> str:
