@@ -20,6 +20,7 @@ import csv
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import attrs
 
@@ -27,7 +28,14 @@ from bigmind_async._models import AttachJob, ReportType
 from bigmind_async._validation import check_id, check_report_type, check_study_uid
 from bigmind_async.errors import BigMindError
 
-__all__ = ["COLUMNS", "REQUIRED_COLUMNS", "ManifestError", "ManifestRow", "read_manifest"]
+__all__ = [
+    "COLUMNS",
+    "REQUIRED_COLUMNS",
+    "ManifestError",
+    "ManifestRow",
+    "count_rows",
+    "read_manifest",
+]
 
 COLUMNS = ("customer_id", "study_uid", "file", "title", "report_type", "is_primary", "silent")
 REQUIRED_COLUMNS = ("customer_id", "study_uid", "file")
@@ -107,6 +115,28 @@ def _parse_row(values: dict[str, str], base_dir: Path) -> AttachJob:
     )
 
 
+def _open(manifest: Path) -> TextIO:
+    """The manifest as text for csv: UTF-8, an Excel BOM skipped, newlines left to csv."""
+    return manifest.open(newline="", encoding="utf-8-sig")
+
+
+def _blank(cells: list[str]) -> bool:
+    """A blank line (or one of empty cells) is not a row."""
+    return not any(cell.strip() for cell in cells)
+
+
+def count_rows(path: str | os.PathLike[str]) -> int | None:
+    """How many rows :func:`read_manifest` will yield (streamed; ``None`` when the file
+    cannot be read as CSV: the count is only a progress bar's total)."""
+    try:
+        with _open(Path(path)) as handle:
+            reader = csv.reader(handle)
+            next(reader, None)
+            return sum(1 for cells in reader if not _blank(cells))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return None
+
+
 def read_manifest(path: str | os.PathLike[str]) -> Iterator[ManifestRow]:
     """Yield the manifest's data rows one at a time (the file is never read whole).
 
@@ -117,7 +147,7 @@ def read_manifest(path: str | os.PathLike[str]) -> Iterator[ManifestRow]:
     manifest = Path(path)
     base_dir = manifest.resolve().parent
     try:
-        handle = manifest.open(newline="", encoding="utf-8-sig")
+        handle = _open(manifest)
     except OSError as exc:
         raise ManifestError(f"manifest {str(manifest)!r}: {exc.strerror or exc}") from None
     with handle:
@@ -158,8 +188,8 @@ def read_manifest(path: str | os.PathLike[str]) -> Iterator[ManifestRow]:
             except csv.Error as exc:
                 yield ManifestRow(line=line, error=f"not valid CSV: {exc}")
                 continue
-            if not any(cell.strip() for cell in cells):
-                continue  # blank lines are not rows
+            if _blank(cells):
+                continue
             values = dict(zip(columns, cells, strict=False))
             if len(cells) != len(columns):
                 yield ManifestRow(

@@ -35,7 +35,7 @@ from rich.text import Text
 from bigmind_async._batch import attach_many, is_fatal
 from bigmind_async._cli._app import CliError, CliState, run_async
 from bigmind_async._journal import Journal
-from bigmind_async._manifest import ManifestError, ManifestRow, read_manifest
+from bigmind_async._manifest import ManifestError, ManifestRow, count_rows, read_manifest
 from bigmind_async._models import AttachJob, AttachOutcome
 from bigmind_async.errors import ValidationError
 
@@ -93,17 +93,6 @@ class _Tally:
         if self.fatal is None and is_fatal(error):
             self.fatal = str(error)
         return "failed"
-
-
-def _count_rows(path: Path) -> int | None:
-    """Data rows in the manifest (streamed; None when the file cannot be read as CSV)."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            next(reader, None)
-            return sum(1 for cells in reader if any(cell.strip() for cell in cells))
-    except (OSError, csv.Error, UnicodeDecodeError):
-        return None
 
 
 def _outcome_row(line: int | None, status: str, outcome: AttachOutcome) -> dict[str, Any]:
@@ -176,7 +165,7 @@ def batch_attach(
         first = next(rows, None)  # header errors surface here, before anything is sent
     except ManifestError as exc:
         raise CliError(str(exc)) from None
-    total = _count_rows(manifest)
+    total = count_rows(manifest)
     out_handle: IO[str] | None = None
     writer: csv.DictWriter[str] | None = None
     if outcomes is not None:
