@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -204,7 +205,7 @@ async def _run(
 
     def jobs() -> Iterator[AttachJob]:
         pending = [first] if first is not None else []
-        for row in _chain(pending, rows):
+        for row in itertools.chain(pending, rows):
             if row.job is None:
                 bad.append(row)
                 continue
@@ -256,11 +257,6 @@ async def _run(
             drain_bad()
         elapsed = time.monotonic() - start
     return tally, elapsed
-
-
-def _chain(first: list[ManifestRow], rest: Iterator[ManifestRow]) -> Iterator[ManifestRow]:
-    yield from first
-    yield from rest
 
 
 def _summary(

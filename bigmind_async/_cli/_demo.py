@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bigmind_async._cli._app import CliState, run_async
+from bigmind_async._demo import DEMO_BATCH_SIZE, DEMO_RATE_LIMIT, run_demo
 
 __all__ = ["demo"]
 
@@ -14,7 +15,7 @@ __all__ = ["demo"]
     "--reports",
     "batch_size",
     type=click.IntRange(min=1, max=1000),
-    default=50,
+    default=DEMO_BATCH_SIZE,
     show_default=True,
     help="Reports in the batch step.",
 )
@@ -30,7 +31,7 @@ __all__ = ["demo"]
     "--rate-limit",
     "demo_rate",
     type=click.IntRange(min=60),
-    default=1200,
+    default=DEMO_RATE_LIMIT,
     show_default=True,
     help="Requests/minute of the demo's emulator and client (the real API: 120).",
 )
@@ -40,8 +41,6 @@ def demo(batch_size: int, concurrency: int, demo_rate: int) -> int:
     Lists studies, attaches a generated PDF, fetches its signed URL, downloads and verifies
     it, lists and detaches; then attaches a batch with a progress bar.
     """
-    from bigmind_async._demo import run_demo
-
     state = click.get_current_context().find_object(CliState)
     assert state is not None
     return run_async(
