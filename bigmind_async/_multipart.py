@@ -35,9 +35,10 @@ from bigmind_async._validation import (
     MIME_TYPES,
     SNIFF_BYTES,
     check_file_kind,
+    check_file_name,
     check_size,
+    invalid,
 )
-from bigmind_async.errors import ValidationError
 
 __all__ = [
     "CHUNK_SIZE",
@@ -128,7 +129,7 @@ class Upload:
                     else await loop.run_in_executor(None, fileobj.read, want)
                 )
                 if not chunk:
-                    raise ValidationError("file: the file object ended early", status=None)
+                    raise invalid("file", "the file object ended early")
                 remaining -= len(chunk)
                 yield chunk
 
@@ -218,9 +219,7 @@ async def _path_chunks(path: str, size: int) -> AsyncIterator[memoryview]:
                     got = await handle.readinto(view[filled:]) or 0
                     position += got
                 if got == 0:
-                    raise ValidationError(
-                        f"file: {path} shrank while it was being sent", status=None
-                    )
+                    raise invalid("file", f"{path} shrank while it was being sent")
                 filled += got
             offset += filled
             yield view
@@ -229,27 +228,56 @@ async def _path_chunks(path: str, size: int) -> AsyncIterator[memoryview]:
 async def prepare_upload(file: Any, *, filename: str | None, argument: str = "file") -> Upload:
     """Check ``file`` (path, bytes or binary file object) and learn its size, type and name.
 
-    Raises ValidationError (missing path, wrong argument type), FileTooLargeError or
-    InvalidReportTypeError, all with ``status=None`` and before any request.
+    The name sent is ``filename`` when given, else the path's name or the file object's
+    ``name``, else ``report.<type>``; each passes
+    :func:`~bigmind_async._validation.check_file_name`.
+
+    Raises ValidationError (missing path, wrong argument type, a bad name), FileTooLargeError
+    or InvalidReportTypeError, all with ``status=None`` and before any request.
     """
-    if filename is not None and (not isinstance(filename, str) or not filename.strip()):
-        raise ValidationError("filename: must be a non-empty str", status=None)
+    name = None if filename is None else check_file_name(filename, "filename")
     if isinstance(file, (str, os.PathLike)):
-        return await _prepare_path(os.fspath(file), filename, argument)
+        return await _prepare_path(os.fspath(file), name, argument)
     if isinstance(file, (bytes, bytearray, memoryview)):
         data = bytes(file)
-        check_size(len(data), argument)
-        name = filename
-        kind = check_file_kind(
-            data[:SNIFF_BYTES], complete=len(data) <= SNIFF_BYTES, file_name=name, argument=argument
-        )
-        return Upload(file_name=name or f"report.{kind}", kind=kind, size=len(data), data=data)
+        return _finish(argument, name, len(data), data, data=data)
     if hasattr(file, "read"):
-        return await _prepare_fileobj(file, filename, argument)
-    raise ValidationError(
-        f"{argument}: must be a path, bytes or a binary file object, got {type(file).__name__}",
-        status=None,
-        details=[{"field": argument, "message": "unsupported type"}],
+        return await _prepare_fileobj(file, name, argument)
+    raise invalid(
+        argument, f"must be a path, bytes or a binary file object, got {type(file).__name__}"
+    )
+
+
+def _finish(
+    argument: str,
+    name: str | None,
+    size: int,
+    head: bytes,
+    *,
+    data: bytes | None = None,
+    path: str | None = None,
+    fileobj: IO[bytes] | None = None,
+    start: int = 0,
+) -> Upload:
+    """The checks every source ends with (size, then type against the name) and its Upload.
+
+    ``head``: the leading bytes; ``data``: the whole content, when it was read.
+    """
+    check_size(size, argument)
+    kind = check_file_kind(
+        head[:SNIFF_BYTES],
+        complete=data is not None and len(data) <= SNIFF_BYTES,
+        file_name=name,
+        argument=argument,
+    )
+    return Upload(
+        file_name=name or f"report.{kind}",
+        kind=kind,
+        size=size,
+        data=data,
+        path=path,
+        fileobj=fileobj,
+        start=start,
     )
 
 
@@ -267,31 +295,20 @@ def _probe_path(path: str) -> tuple[int, bytes, bool]:
 
 async def _prepare_path(path: str, filename: str | None, argument: str) -> Upload:
     if not path:
-        raise ValidationError(f"{argument}: the path is empty", status=None)
+        raise invalid(argument, "the path is empty")
+    name = filename if filename is not None else check_file_name(Path(path).name, argument)
     loop = asyncio.get_running_loop()
     try:
         size, head, whole = await loop.run_in_executor(None, _probe_path, path)
     except FileNotFoundError:
-        raise ValidationError(
-            f"{argument}: no such file: {path}",
-            status=None,
-            details=[{"field": argument, "message": "no such file"}],
-        ) from None
+        raise invalid(argument, f"no such file: {path}") from None
     except IsADirectoryError:
-        raise ValidationError(f"{argument}: {path} is a directory", status=None) from None
+        raise invalid(argument, f"{path} is a directory") from None
     except PermissionError:
-        raise ValidationError(f"{argument}: {path} cannot be read", status=None) from None
-    check_size(size, argument)
-    name = filename if filename is not None else Path(path).name
-    kind = check_file_kind(
-        head[:SNIFF_BYTES],
-        complete=whole and len(head) <= SNIFF_BYTES,
-        file_name=name,
-        argument=argument,
-    )
+        raise invalid(argument, f"{path} cannot be read") from None
     if whole:
-        return Upload(file_name=name, kind=kind, size=size, data=head)
-    return Upload(file_name=name, kind=kind, size=size, path=path)
+        return _finish(argument, name, size, head, data=head)
+    return _finish(argument, name, size, head, path=path)
 
 
 def _probe_fileobj(fileobj: IO[bytes]) -> tuple[int, int, bytes | None, bytes]:
@@ -318,31 +335,24 @@ def _probe_fileobj(fileobj: IO[bytes]) -> tuple[int, int, bytes | None, bytes]:
 
 
 async def _prepare_fileobj(fileobj: Any, filename: str | None, argument: str) -> Upload:
+    binary_only = "open the file in binary mode ('rb')"
     if isinstance(fileobj, io.TextIOBase):
-        raise ValidationError(f"{argument}: open the file in binary mode ('rb')", status=None)
+        raise invalid(argument, binary_only)
+    name = filename
+    if name is None:
+        raw_name = getattr(fileobj, "name", None)
+        if isinstance(raw_name, str) and raw_name:
+            name = check_file_name(Path(raw_name).name, argument)
     if isinstance(fileobj, io.BytesIO):
         start, size, data, head = _probe_fileobj(fileobj)
     else:
         loop = asyncio.get_running_loop()
         start, size, data, head = await loop.run_in_executor(None, _probe_fileobj, fileobj)
     if not isinstance(head, bytes):
-        raise ValidationError(f"{argument}: open the file in binary mode ('rb')", status=None)
-    check_size(size, argument)
-    name = filename
-    if name is None:
-        raw_name = getattr(fileobj, "name", None)
-        if isinstance(raw_name, str) and raw_name:
-            name = Path(raw_name).name
-    kind = check_file_kind(
-        head,
-        complete=data is not None and len(data) <= SNIFF_BYTES,
-        file_name=name,
-        argument=argument,
-    )
-    name = name or f"report.{kind}"
+        raise invalid(argument, binary_only)
     if data is not None:
-        return Upload(file_name=name, kind=kind, size=size, data=data)
-    return Upload(file_name=name, kind=kind, size=size, fileobj=fileobj, start=start)
+        return _finish(argument, name, size, head, data=data)
+    return _finish(argument, name, size, head, fileobj=fileobj, start=start)
 
 
 def _quote_param(value: str) -> str:

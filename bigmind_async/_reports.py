@@ -12,7 +12,6 @@ gives one), never timestamps, and skips reports this client already returned.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable
 from pathlib import Path
 
@@ -33,12 +32,16 @@ from bigmind_async._multipart import MultipartBody, ProgressCallback, Upload, pr
 from bigmind_async._response import APIResponse
 from bigmind_async._transport import Answer, CallOptions, Deadline, Transport, path_for
 from bigmind_async._validation import (
+    check_bool,
+    check_file_name,
     check_id,
     check_report_type,
     check_study_uid,
+    check_title,
+    invalid,
     safe_file_name,
 )
-from bigmind_async.errors import InvalidResponseError, ValidationError
+from bigmind_async.errors import InvalidResponseError
 
 __all__ = [
     "AsyncReports",
@@ -161,33 +164,23 @@ async def reconcile_attach(
     return match
 
 
+# _bool, _title and _upload_name: _batch checks a job's arguments with them before touching its
+# journal; the checks themselves live in _validation.
+
+
 def _bool(value: object, argument: str) -> str:
-    if not isinstance(value, bool):
-        raise ValidationError(f"{argument}: must be a bool, got {value!r}", status=None)
-    return "true" if value else "false"
+    """``value`` checked as a bool, as the form field's ``"true"`` / ``"false"``."""
+    return "true" if check_bool(value, argument) else "false"
 
 
 def _title(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationError("title: must be a str", status=None)
-    if any(c in value for c in "\r\n\x00"):
-        raise ValidationError("title: must not contain line breaks or NUL", status=None)
-    return value
+    """``title=`` checked (:func:`~bigmind_async._validation.check_title`)."""
+    return check_title(value)
 
 
 def _upload_name(filename: str | None) -> str | None:
-    if filename is None:
-        return None
-    if not isinstance(filename, str):
-        raise ValidationError("filename: must be a str", status=None)
-    base = re.split(r"[/\\]", filename)[-1].strip()
-    if not base or any(ord(c) < 32 or c == "\x7f" for c in base):
-        raise ValidationError(
-            "filename: must be a non-empty name without control characters", status=None
-        )
-    return base
+    """``filename=`` checked (:func:`~bigmind_async._validation.check_file_name`), or None."""
+    return None if filename is None else check_file_name(filename)
 
 
 class AsyncReportsRaw(Resource):
@@ -218,8 +211,8 @@ class AsyncReportsRaw(Resource):
         fields.append(("isPrimary", _bool(is_primary, "is_primary")))
         fields.append(("silent", _bool(silent, "silent")))
         if on_progress is not None and not callable(on_progress):
-            raise ValidationError("on_progress: must be callable", status=None)
-        upload = await prepare_upload(file, filename=_upload_name(filename))
+            raise invalid("on_progress", "must be callable")
+        upload = await prepare_upload(file, filename=filename)
         body = MultipartBody(upload, fields, on_progress=on_progress)
         core = self._core
         options = self._options
@@ -281,13 +274,11 @@ class AsyncReportsRaw(Resource):
         check_id(customer_id, "customer_id")
         check_id(report_id, "report_id")
         if not isinstance(destination, (str, os.PathLike)):
-            raise ValidationError("destination: must be a path", status=None)
+            raise invalid("destination", f"must be a path, got {type(destination).__name__}")
         dest = Path(destination)
         is_dir = await aiofiles.os.path.isdir(dest)
         if not is_dir and not await aiofiles.os.path.isdir(dest.parent):
-            raise ValidationError(
-                f"destination: the directory {dest.parent} does not exist", status=None
-            )
+            raise invalid("destination", f"the directory {dest.parent} does not exist")
         transport: Transport = self._core.transport
         deadline = Deadline(self._options.timeout.total)  # the API calls and the fetch share it
         info = await self._get(customer_id, report_id, deadline)

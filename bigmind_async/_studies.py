@@ -16,8 +16,8 @@ from bigmind_async._pagination import MAX_PAGE_SIZE, AsyncPager, Page, PageDraft
 from bigmind_async._response import APIResponse
 from bigmind_async._serialization import format_datetime
 from bigmind_async._transport import path_for
-from bigmind_async._validation import check_id, check_study_uid
-from bigmind_async.errors import InvalidResponseError, ValidationError
+from bigmind_async._validation import check_id, check_optional_str, check_study_uid, invalid
+from bigmind_async.errors import InvalidResponseError
 
 __all__ = ["AsyncStudies", "AsyncStudiesRaw"]
 
@@ -33,28 +33,14 @@ def _moment(value: Moment | None, argument: str) -> str | None:
         return value.isoformat()
     if isinstance(value, str) and value.strip():
         return value.strip()
-    raise ValidationError(
-        f"{argument}: must be a datetime, a date or an ISO 8601 string", status=None
-    )
-
-
-def _text(value: object, argument: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{argument}: must be a str", status=None)
-    return value
+    raise invalid(argument, "must be a datetime, a date or an ISO 8601 string")
 
 
 def _page_size(value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
-        raise ValidationError(
-            f"page_size: must be an int from 1 to {MAX_PAGE_SIZE}, got {value!r}",
-            status=None,
-            details=[{"field": "page_size", "message": f"must be between 1 and {MAX_PAGE_SIZE}"}],
-        )
+        raise invalid("page_size", f"must be an int from 1 to {MAX_PAGE_SIZE}, got {value!r}")
     return value
 
 
@@ -74,9 +60,9 @@ class AsyncStudiesRaw(Resource):
         for key, value in (
             ("from", _moment(indexed_from, "indexed_from")),
             ("to", _moment(indexed_to, "indexed_to")),
-            ("modality", _text(modality, "modality")),
-            ("bodyPart", _text(body_part, "body_part")),
-            ("q", _text(q, "q")),
+            ("modality", check_optional_str(modality, "modality")),
+            ("bodyPart", check_optional_str(body_part, "body_part")),
+            ("q", check_optional_str(q, "q")),
         ):
             if value is not None:
                 params.append((key, value))
@@ -133,7 +119,7 @@ class AsyncStudiesRaw(Resource):
         """One page of the listing (raw access has no pager: ask for the page you want)."""
         check_id(customer_id, "customer_id")
         if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-            raise ValidationError(f"page: must be an int >= 1, got {page!r}", status=None)
+            raise invalid("page", f"must be an int >= 1, got {page!r}")
         filters = self._filters(
             modality=modality,
             body_part=body_part,

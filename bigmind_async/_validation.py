@@ -1,8 +1,9 @@
 """Checks on arguments, made before any request is sent.
 
 Every failure is a typed error with ``status=None`` whose message names the argument:
-:class:`~bigmind_async.errors.ValidationError` for ids, UIDs and ``report_type``;
-:class:`~bigmind_async.errors.FileTooLargeError` and
+:class:`~bigmind_async.errors.ValidationError` for ids, UIDs, ``report_type``, flags, titles
+and file names (built by :func:`invalid`, so ``details`` and ``.fields`` name the argument as
+the server's errors do); :class:`~bigmind_async.errors.FileTooLargeError` and
 :class:`~bigmind_async.errors.InvalidReportTypeError` for report files.
 
 The file-type rule is the server's (partner-api.md), judged on the leading bytes: PDF starts
@@ -26,13 +27,18 @@ __all__ = [
     "MAX_UID_LENGTH",
     "MIME_TYPES",
     "SNIFF_BYTES",
+    "check_bool",
     "check_file_kind",
+    "check_file_name",
     "check_id",
+    "check_optional_str",
     "check_report_type",
     "check_size",
     "check_study_uid",
+    "check_title",
     "content_kinds",
     "extension_of",
+    "invalid",
     "safe_file_name",
 ]
 
@@ -56,7 +62,10 @@ _BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs"})
 _UID = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 
 
-def _invalid(argument: str, message: str) -> ValidationError:
+def invalid(argument: str, message: str) -> ValidationError:
+    """The ValidationError for ``argument``: ``"<argument>: <message>"``, ``status=None``, and
+    ``details`` naming the field (what :attr:`~bigmind_async.errors.ValidationError.fields`
+    reads)."""
     return ValidationError(
         f"{argument}: {message}",
         status=None,
@@ -67,29 +76,29 @@ def _invalid(argument: str, message: str) -> ValidationError:
 def check_study_uid(value: object, argument: str = "study_uid") -> str:
     """A DICOM UID: digits and dots, at most 64 characters, no empty component."""
     if not isinstance(value, str):
-        raise _invalid(argument, f"must be a str, got {type(value).__name__}")
+        raise invalid(argument, f"must be a str, got {type(value).__name__}")
     if not value:
-        raise _invalid(argument, "must not be empty")
+        raise invalid(argument, "must not be empty")
     if len(value) > MAX_UID_LENGTH:
-        raise _invalid(argument, f"must be at most {MAX_UID_LENGTH} characters, got {len(value)}")
+        raise invalid(argument, f"must be at most {MAX_UID_LENGTH} characters, got {len(value)}")
     if _UID.fullmatch(value) is None:
-        raise _invalid(argument, "must be digits separated by single dots (e.g. 1.2.840.10008.1)")
+        raise invalid(argument, "must be digits separated by single dots (e.g. 1.2.840.10008.1)")
     return value
 
 
 def check_id(value: object, argument: str) -> str:
     """An id used as a path segment: non-empty, no ``/``, no whitespace or control characters."""
     if not isinstance(value, str):
-        raise _invalid(argument, f"must be a str, got {type(value).__name__}")
+        raise invalid(argument, f"must be a str, got {type(value).__name__}")
     if not value:
-        raise _invalid(argument, "must not be empty")
+        raise invalid(argument, "must not be empty")
     if "/" in value or "\\" in value:
-        raise _invalid(argument, "must not contain a slash")
+        raise invalid(argument, "must not contain a slash")
     if value in (".", ".."):
-        raise _invalid(argument, "must not be '.' or '..'")
+        raise invalid(argument, "must not be '.' or '..'")
     for char in value:
         if char.isspace() or unicodedata.category(char) in _BAD_CATEGORIES:
-            raise _invalid(argument, "must not contain whitespace or control characters")
+            raise invalid(argument, "must not contain whitespace or control characters")
     return value
 
 
@@ -103,7 +112,43 @@ def check_report_type(value: object, argument: str = "report_type") -> ReportTyp
         except ValueError:
             pass
     allowed = ", ".join(member.value for member in ReportType)
-    raise _invalid(argument, f"must be one of {allowed}; got {value!r}")
+    raise invalid(argument, f"must be one of {allowed}; got {value!r}")
+
+
+def check_bool(value: object, argument: str) -> bool:
+    """A real ``bool`` (not 0/1, not ``"false"``)."""
+    if not isinstance(value, bool):
+        raise invalid(argument, f"must be a bool, got {value!r}")
+    return value
+
+
+def check_optional_str(value: object, argument: str) -> str | None:
+    """``None`` or a str."""
+    if value is not None and not isinstance(value, str):
+        raise invalid(argument, f"must be a str, got {type(value).__name__}")
+    return value
+
+
+def check_title(value: object, argument: str = "title") -> str | None:
+    """``None`` or a str without line breaks or NUL (it becomes a multipart form field)."""
+    title = check_optional_str(value, argument)
+    if title is not None and any(c in title for c in "\r\n\x00"):
+        raise invalid(argument, "must not contain line breaks or NUL")
+    return title
+
+
+def check_file_name(value: object, argument: str = "filename") -> str:
+    """The name a report is sent under: the last component of ``value`` (after ``/`` or
+    ``\\``), stripped; non-empty, without control characters. The same rule holds for a name
+    given as ``filename=`` and one taken from a path or a file object's ``name``."""
+    if not isinstance(value, str):
+        raise invalid(argument, f"must be a str, got {type(value).__name__}")
+    base = re.split(r"[/\\]", value)[-1].strip()
+    if not base:
+        raise invalid(argument, "must be a non-empty file name")
+    if any(unicodedata.category(c) == "Cc" for c in base):
+        raise invalid(argument, f"the file name {base!r} contains control characters")
+    return base
 
 
 def check_size(size: int, argument: str = "file") -> None:
