@@ -62,7 +62,13 @@ from bigmind_async import _reports  # module, not names: _reports may import thi
 from bigmind_async._journal import JobKey, Journal, JournalConflictError, JournalError
 from bigmind_async._models import AttachJob, AttachOutcome, Report, ReportType
 from bigmind_async._multipart import HASH_BLOCK, Upload, prepare_upload, sha256_of
-from bigmind_async._validation import check_id, check_report_type, check_study_uid
+from bigmind_async._validation import (
+    check_bool,
+    check_id,
+    check_report_type,
+    check_study_uid,
+    check_title,
+)
 from bigmind_async.errors import (
     AuthenticationError,
     BigMindError,
@@ -173,9 +179,9 @@ def _check(job: AttachJob) -> ReportType:
     check_id(job.customer_id, "customer_id")
     check_study_uid(job.study_uid)
     kind = check_report_type(job.report_type)
-    _reports._title(job.title)
-    _reports._bool(job.is_primary, "is_primary")
-    _reports._bool(job.silent, "silent")
+    check_title(job.title)
+    check_bool(job.is_primary, "is_primary")
+    check_bool(job.silent, "silent")
     return kind
 
 
