@@ -20,8 +20,9 @@ Failures
 Identical jobs
     The job key is (customer, study, file sha256, title, report type), where the title is the
     one the report will have: the one asked for, else the uploaded file's name (so the same
-    bytes under two names, untitled, are two reports). Every file is hashed in a worker
-    thread, in chunks. Two jobs with the same key are never in flight together: the
+    bytes under two names, untitled, are two reports). Each job's file is checked and hashed
+    once, before the job does anything else (``prepare_upload`` and ``Upload.digest``: in
+    chunks, on a worker thread). Two jobs with the same key are never in flight together: the
     second waits for the first (serialize). Then, with a journal, the key is the job's identity
     and the second is skipped with the first's report (``skipped=True``); without a journal
     each job is one attach, so the second attaches its own copy. Serializing twins matters
@@ -45,7 +46,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import time
 from collections.abc import (
@@ -61,7 +61,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from bigmind_async import _reports  # module, not names: _reports may import this module
 from bigmind_async._journal import JobKey, Journal, JournalConflictError, JournalError
 from bigmind_async._models import AttachJob, AttachOutcome, Report, ReportType
-from bigmind_async._multipart import HASH_BLOCK, Upload, prepare_upload, sha256_of
+from bigmind_async._multipart import Upload, prepare_upload
 from bigmind_async._validation import (
     check_bool,
     check_id,
@@ -81,10 +81,7 @@ from bigmind_async.errors import (
 if TYPE_CHECKING:
     from bigmind_async._reports import AsyncReports
 
-__all__ = ["HASH_CHUNK", "OnProgress", "attach_many", "is_fatal", "job_sha256"]
-
-#: Bytes hashed inline on the loop; a larger in-memory file is hashed on a thread.
-HASH_CHUNK = HASH_BLOCK
+__all__ = ["OnProgress", "attach_many", "is_fatal"]
 
 #: ``on_progress(outcome)``: called once per finished job, before the outcome is yielded.
 OnProgress = Callable[[AttachOutcome], object]
@@ -104,12 +101,8 @@ def is_fatal(error: BaseException | None) -> bool:
     return isinstance(error, JournalError) and not isinstance(error, JournalConflictError)
 
 
-def _hash_path(path: str) -> str:
-    with open(path, "rb", buffering=0) as handle:
-        return sha256_of(handle)
-
-
-def _hash_fileobj(fileobj: IO[bytes]) -> str:
+def _rewind_point(fileobj: IO[bytes]) -> int:
+    """Where a file object job starts; ValidationError when it cannot be read twice."""
     seekable = getattr(fileobj, "seekable", None)
     if seekable is None or not seekable():
         raise ValidationError(
@@ -117,38 +110,21 @@ def _hash_fileobj(fileobj: IO[bytes]) -> str:
             "to send it again on a retry)",
             status=None,
         )
-    start = fileobj.tell()
-    try:
-        return sha256_of(fileobj)
-    finally:
-        fileobj.seek(start)
+    return fileobj.tell()
 
 
-async def job_sha256(file: object) -> str:
-    """The hex SHA-256 of a job's file, read in chunks on a worker thread."""
-    if isinstance(file, (bytes, bytearray, memoryview)):
-        data = bytes(file)
-        if len(data) <= HASH_CHUNK:
-            return hashlib.sha256(data).hexdigest()
-        return await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
-    if isinstance(file, (str, os.PathLike)):
-        path = os.fspath(file)
-        try:
-            return await asyncio.to_thread(_hash_path, str(path))
-        except FileNotFoundError:
-            raise ValidationError(f"file: {path!r} does not exist", status=None) from None
-        except IsADirectoryError:
-            raise ValidationError(f"file: {path!r} is a directory", status=None) from None
-        except OSError as exc:
-            raise ValidationError(
-                f"file: cannot read {path!r}: {exc.strerror or exc}", status=None
-            ) from None
+async def _prepare(job: AttachJob) -> Upload:
+    """The job's file checked (:func:`prepare_upload`) and hashed (:meth:`Upload.digest`, on a
+    worker thread unless small and in memory), before anything else happens to the job."""
+    file = job.file
+    start: int | None = None
     if hasattr(file, "read"):
-        return await asyncio.to_thread(_hash_fileobj, cast("IO[bytes]", file))
-    raise ValidationError(
-        f"file: must be a path, bytes or a binary file object, got {type(file).__name__}",
-        status=None,
-    )
+        start = _rewind_point(cast("IO[bytes]", file))
+    upload = await prepare_upload(file, filename=_reports._upload_name(job.filename))
+    await upload.digest()
+    if start is not None:
+        cast("IO[bytes]", file).seek(start)  # the hash read it; the attach reads it again
+    return upload
 
 
 #: What ``next(iterator, _END)`` returns once a job iterator is exhausted.
@@ -239,15 +215,15 @@ class _Runner:
                 f"jobs: expected AttachJob items, got {type(job).__name__}", status=None
             )
         kind = _check(job)
-        sha256 = await job_sha256(job.file)
-        upload = await prepare_upload(job.file, filename=_reports._upload_name(job.filename))
+        upload = await _prepare(job)
+        # What the report will look like: untitled, it is titled with the file name.
+        fingerprint = _reports.UploadFingerprint.of(upload, title=job.title, report_type=kind)
         key = JobKey(
             customer_id=job.customer_id,
             study_uid=job.study_uid,
-            sha256=sha256,
-            # The title the report will have: untitled, the file name (a different report).
-            title=_reports.UploadFingerprint.of(upload, title=job.title, report_type=kind).title,
-            report_type=kind.value,
+            sha256=await upload.digest(),  # computed by _prepare
+            title=fingerprint.title,
+            report_type=fingerprint.report_type,
         )
         digest = key.digest
         gate = self._gates.get(digest)
@@ -260,7 +236,7 @@ class _Runner:
                     return AttachOutcome(job=job, report=await self.reports.attach_job(job))
                 if gate.report is not None:  # a twin just attached it
                     return AttachOutcome(job=job, report=gate.report, skipped=True)
-                outcome = await self._run_journaled(job, key, upload)
+                outcome = await self._run_journaled(job, key, fingerprint)
                 gate.report = outcome.report
                 return outcome
         finally:
@@ -268,7 +244,9 @@ class _Runner:
             if gate.users == 0:
                 del self._gates[digest]
 
-    async def _run_journaled(self, job: AttachJob, key: JobKey, upload: Upload) -> AttachOutcome:
+    async def _run_journaled(
+        self, job: AttachJob, key: JobKey, fingerprint: _reports.UploadFingerprint
+    ) -> AttachOutcome:
         journal = self.journal
         assert journal is not None
         await self._exclude_recorded(journal, key)
@@ -283,13 +261,17 @@ class _Runner:
                 wait = entry.started_at + journal.settle_seconds - time.time()
                 if wait > 0:
                     await asyncio.sleep(min(wait, journal.settle_seconds))
-            found = await self._reconcile(job, key, upload)
+            found = await _reports.reconcile_attach(
+                self.core, job.customer_id, job.study_uid, fingerprint, self.options
+            )
             if found is not None:
                 await self._record_done(journal, key, found)
                 return AttachOutcome(job=job, report=found, skipped=True)
         # Every client-side check has passed (_check, prepare_upload): whatever fails from here
         # on leaves the row in flight, and the next run lists the study before uploading.
-        await journal.mark_in_flight(key, file_name=upload.file_name, size_bytes=upload.size)
+        await journal.mark_in_flight(
+            key, file_name=fingerprint.file_name, size_bytes=fingerprint.size
+        )
         report = await self.reports.attach_job(job)
         await self._record_done(journal, key, report)
         return AttachOutcome(job=job, report=report)
@@ -306,18 +288,6 @@ class _Runner:
         recorded = await journal.done_report_ids(*study)
         self.core.returned_report_ids.update(recorded)
         self._excluded_studies.add(study)
-
-    async def _reconcile(self, job: AttachJob, key: JobKey, upload: Upload) -> Report | None:
-        fingerprint = _reports.UploadFingerprint(
-            file_name=upload.file_name,
-            size=upload.size,
-            title=key.title or upload.file_name,
-            report_type=key.report_type,
-            sha256=key.sha256,
-        )
-        return await _reports.reconcile_attach(
-            self.core, job.customer_id, job.study_uid, fingerprint, self.options
-        )
 
 
 async def attach_many(
