@@ -179,14 +179,13 @@ def _unexpected(exc: Exception) -> BigMindError:
 
 
 class _Gate:
-    """Serializes the jobs of one key; remembers the last report one of them got."""
+    """Serializes the jobs of one key (a twin finds the first's report in the journal)."""
 
-    __slots__ = ("lock", "report", "users")
+    __slots__ = ("lock", "users")
 
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.users = 0
-        self.report: Report | None = None
 
 
 class _Runner:
@@ -234,11 +233,7 @@ class _Runner:
             async with gate.lock:
                 if self.journal is None:
                     return AttachOutcome(job=job, report=await self.reports.attach_job(job))
-                if gate.report is not None:  # a twin just attached it
-                    return AttachOutcome(job=job, report=gate.report, skipped=True)
-                outcome = await self._run_journaled(job, key, fingerprint)
-                gate.report = outcome.report
-                return outcome
+                return await self._run_journaled(job, key, fingerprint)
         finally:
             gate.users -= 1
             if gate.users == 0:
