@@ -120,7 +120,7 @@ async def _prepare(job: AttachJob) -> Upload:
     start: int | None = None
     if hasattr(file, "read"):
         start = _rewind_point(cast("IO[bytes]", file))
-    upload = await prepare_upload(file, filename=_reports._upload_name(job.filename))
+    upload = await prepare_upload(file, filename=job.filename)
     await upload.digest()
     if start is not None:
         cast("IO[bytes]", file).seek(start)  # the hash read it; the attach reads it again

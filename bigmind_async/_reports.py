@@ -33,7 +33,6 @@ from bigmind_async._response import APIResponse
 from bigmind_async._transport import Answer, CallOptions, Deadline, Transport, path_for
 from bigmind_async._validation import (
     check_bool,
-    check_file_name,
     check_id,
     check_report_type,
     check_study_uid,
@@ -164,23 +163,9 @@ async def reconcile_attach(
     return match
 
 
-# _bool, _title and _upload_name: _batch checks a job's arguments with them before touching its
-# journal; the checks themselves live in _validation.
-
-
 def _bool(value: object, argument: str) -> str:
     """``value`` checked as a bool, as the form field's ``"true"`` / ``"false"``."""
     return "true" if check_bool(value, argument) else "false"
-
-
-def _title(value: object) -> str | None:
-    """``title=`` checked (:func:`~bigmind_async._validation.check_title`)."""
-    return check_title(value)
-
-
-def _upload_name(filename: str | None) -> str | None:
-    """``filename=`` checked (:func:`~bigmind_async._validation.check_file_name`), or None."""
-    return None if filename is None else check_file_name(filename)
 
 
 class AsyncReportsRaw(Resource):
@@ -204,7 +189,7 @@ class AsyncReportsRaw(Resource):
         check_study_uid(study_uid)
         kind = check_report_type(report_type)
         fields: list[tuple[str, str]] = []
-        clean_title = _title(title)
+        clean_title = check_title(title)
         if clean_title is not None and clean_title.strip():
             fields.append(("title", clean_title))
         fields.append(("reportType", kind.value))
