@@ -427,6 +427,12 @@ class EmulatorApp:
             return _s3_error(403, "AccessDenied", "Request signature does not match")
         if verdict == "expired":
             return _s3_error(403, "ExpiredToken", "Request has expired")
+        if "Authorization" in request.headers or "X-API-Key" in request.headers:
+            # S3 refuses a presigned URL sent with an Authorization header; the API key on
+            # this request would also be a leak of it to the storage host: refused either way.
+            return _s3_error(
+                400, "InvalidArgument", "Only one auth mechanism allowed: the URL's signature"
+            )
         report = self.state.reports.get(report_id)
         if report is None or not report.path.exists():
             return _s3_error(404, "NoSuchKey", "The specified key does not exist")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -24,16 +25,28 @@ async def anonymous() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-@pytest.fixture
-async def fresh(emulator: Env) -> AsyncIterator[aiohttp.ClientSession]:
-    """Like ``client``, but every dropped connection reaches the test.
-
+@asynccontextmanager
+async def _unretried(headers: dict[str, str]) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session that never reuses a connection and never re-sends a request by itself:
     aiohttp silently re-sends an idempotent request (GET, DELETE...) once when the connection
-    drops; this session turns that off (a private switch, fine for a test) and never reuses
-    connections, so a test sees every reset.
+    drops; this turns that off (a private switch, fine for a test), so a test sees every reset.
     """
     connector = aiohttp.TCPConnector(force_close=True)
-    async with aiohttp.ClientSession(headers=auth(emulator.api_key), connector=connector) as s:
+    async with aiohttp.ClientSession(headers=headers, connector=connector) as s:
         if hasattr(s, "_retry_connection"):
             s._retry_connection = False
         yield s
+
+
+@pytest.fixture
+async def fresh(emulator: Env) -> AsyncIterator[aiohttp.ClientSession]:
+    """Like ``client``, but every dropped connection reaches the test."""
+    async with _unretried(auth(emulator.api_key)) as session:
+        yield session
+
+
+@pytest.fixture
+async def fresh_anonymous() -> AsyncIterator[aiohttp.ClientSession]:
+    """Like ``anonymous`` (for presigned URLs), but every dropped connection reaches the test."""
+    async with _unretried({}) as session:
+        yield session

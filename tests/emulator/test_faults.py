@@ -158,7 +158,10 @@ class TestConnectionResets:
         again.error(404, "REPORT_NOT_FOUND")
 
     async def test_download_faults(
-        self, emulator: Env, client: aiohttp.ClientSession, fresh: aiohttp.ClientSession
+        self,
+        emulator: Env,
+        client: aiohttp.ClientSession,
+        fresh_anonymous: aiohttp.ClientSession,
     ) -> None:
         """Faults can target the presigned download; route=None leaves downloads alone."""
         report_id = (await call(client, "POST", reports_url(emulator), data=form(PDF))).data[
@@ -166,11 +169,11 @@ class TestConnectionResets:
         ]
         url = (await call(client, "GET", report_url(emulator, report_id))).data["downloadUrl"]
         emulator.emu.faults.inject("error", times=None)
-        assert (await call(fresh, "GET", url)).status == 200
+        assert (await call(fresh_anonymous, "GET", url)).status == 200
         emulator.emu.faults.clear()
         emulator.emu.faults.inject("error", route="download", status=503)
-        assert (await call(fresh, "GET", url)).status == 503
+        assert (await call(fresh_anonymous, "GET", url)).status == 503
         emulator.emu.faults.inject("reset_before_commit", route="download")
         with pytest.raises(DISCONNECTS):
-            await call(fresh, "GET", url)
-        assert (await call(fresh, "GET", url)).raw == PDF
+            await call(fresh_anonymous, "GET", url)
+        assert (await call(fresh_anonymous, "GET", url)).raw == PDF

@@ -162,6 +162,23 @@ class TestPresignedUrl:
         assert expired.status == 403
         assert b"<Code>ExpiredToken</Code>" in expired.raw
 
+    @pytest.mark.parametrize("header", ["Authorization", "X-API-Key"])
+    async def test_a_key_sent_with_the_url_is_refused(
+        self,
+        timed: tuple[Emulator, FakeClock, str, str],
+        anonymous: aiohttp.ClientSession,
+        header: str,
+    ) -> None:
+        """The URL fetched WITH the API key -> 400 InvalidArgument (S3 refuses a second auth
+        mechanism; here it also catches a client leaking its key to the storage host)."""
+        emu, _, customer, study = timed
+        _, url = await self._url(emu, customer, study)
+        key = f"Bearer {emu.api_key}" if header == "Authorization" else emu.api_key
+        refused = await call(anonymous, "GET", url, headers={header: key})
+        assert refused.status == 400
+        assert b"<Code>InvalidArgument</Code>" in refused.raw
+        assert (await call(anonymous, "GET", url)).status == 200
+
     @pytest.mark.parametrize("part", ["signature", "expires", "report", "missing"])
     async def test_tampered_url_is_denied(
         self,
