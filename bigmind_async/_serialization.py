@@ -133,7 +133,11 @@ def _make_structure_hook(
     inner = make_dict_structure_fn(cl, converter, **overrides)
     known = frozenset(names.values())
     hints = typing.get_type_hints(cl)
-    fast = {key: (field, _fast_field(hints[field], converter)) for field, key in names.items()}
+    # key -> (field, the type a value passes as is, else None, and the converter otherwise)
+    fast = {
+        key: (field, _plain_type(hints[field]), _fast_field(hints[field], converter))
+        for field, key in names.items()
+    }
 
     def structure_with_extra(data: Any, _: Any) -> Any:
         if type(data) is dict:
@@ -150,7 +154,8 @@ def _make_structure_hook(
                             extra = {}
                         extra[key] = value
                     elif value is not None:
-                        kwargs[spec[0]] = spec[1](value)
+                        # A plain value of the field's own type is taken without a call.
+                        kwargs[spec[0]] = value if type(value) is spec[1] else spec[2](value)
                 if extra is not None:
                     kwargs[_EXTRA] = extra
                 return cl(**kwargs)
@@ -183,6 +188,12 @@ def _exact(kind: type[Any]) -> Callable[[Any], Any]:
     return take
 
 
+def _plain_type(hint: Any) -> type[Any] | None:
+    """``str``, ``int``, ``bool`` or ``float`` for a field of that type (or Optional of it)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    return args[0] if len(args) == 1 and args[0] in (str, int, bool, float) else None
+
+
 def _fast_field(hint: Any, converter: cattrs.Converter) -> Callable[[Any], Any]:
     """A one-argument structurer for a field of type ``hint`` (None is handled by the caller).
 
@@ -199,9 +210,9 @@ def _fast_field(hint: Any, converter: cattrs.Converter) -> Callable[[Any], Any]:
     if hint in (str, int, bool, float):
         return _exact(hint)
     if hint is datetime:
-        return lambda value: _structure_datetime(value, datetime)
+        return functools.partial(_structure_datetime, _=datetime)
     if hint is date:
-        return lambda value: _structure_date(value, date)
+        return functools.partial(_structure_date, _=date)
     hook: list[Callable[[Any, Any], Any]] = []
 
     def nested(value: Any) -> Any:
@@ -295,21 +306,31 @@ def _webhook_event_structurer(converter: cattrs.Converter) -> Callable[[Any, Any
 
 
 def _structure_datetime(value: Any, _: Any) -> datetime:
-    if isinstance(value, datetime):
+    if type(value) is str:
+        try:  # the API's own form, which Python 3.11+ reads as is ("Z" included)
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = _parse_datetime(value)
+    elif isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            parsed = datetime.fromisoformat(_normalize_fraction(text))
+        parsed = _parse_datetime(value)
     else:
         raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed
+
+
+def _parse_datetime(value: str) -> datetime:
+    """ISO 8601 with surrounding spaces, ``Z``, and any number of fraction digits (3.10)."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.fromisoformat(_normalize_fraction(text))
 
 
 _FRACTION = re.compile(r"\.(\d+)")
@@ -330,6 +351,11 @@ def format_datetime(value: datetime) -> str:
 
 
 def _structure_date(value: Any, _: Any) -> date | None:
+    if type(value) is str and len(value) == 10:
+        try:  # the usual YYYY-MM-DD, as is
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
     if isinstance(value, date):
         return value
     if not isinstance(value, str):
