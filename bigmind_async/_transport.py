@@ -260,6 +260,10 @@ class Answer:
         )
 
 
+#: Whether this aiohttp lets a session's hidden re-send of a request be switched off.
+_HAS_RETRY_SWITCH = "_retry_connection" in getattr(aiohttp.ClientSession, "ATTRS", ())
+
+
 class _AttemptContext:
     """Counts the connections one aiohttp request took (more than one: a hidden re-send)."""
 
@@ -327,9 +331,14 @@ class Transport:
                     "create one client per loop"
                 )
             return self._session
-        trace = aiohttp.TraceConfig()
-        trace.on_connection_create_start.append(_on_connection)
-        trace.on_connection_reuseconn.append(_on_connection)
+        traces: list[aiohttp.TraceConfig] = []
+        if not _HAS_RETRY_SWITCH:
+            # Without the switch (below), count the connections each request takes. A trace
+            # costs every request its signals, so only where it is needed.
+            trace = aiohttp.TraceConfig()
+            trace.on_connection_create_start.append(_on_connection)
+            trace.on_connection_reuseconn.append(_on_connection)
+            traces.append(trace)
         connector = aiohttp.TCPConnector(
             limit=self.settings.connection_limit,
             ssl=self.settings.ssl if self.settings.ssl is not None else True,
@@ -338,14 +347,14 @@ class Transport:
             connector=connector,
             trust_env=self.settings.trust_env,
             cookie_jar=aiohttp.DummyCookieJar(),
-            trace_configs=[trace],
+            trace_configs=traces or None,
             headers={"User-Agent": self.settings.user_agent},
             raise_for_status=False,
         )
         # aiohttp (>= 3.9) re-sends an idempotent request once, silently, when a reused
         # keep-alive connection turns out closed. Our retry budget owns every re-send: turn it
         # off where the switch exists (3.10.9+); elsewhere _AttemptContext counts it.
-        if hasattr(session, "_retry_connection"):
+        if _HAS_RETRY_SWITCH:
             session._retry_connection = False
         self._session = session
         self._loop = loop
