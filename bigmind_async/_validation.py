@@ -96,9 +96,14 @@ def check_id(value: object, argument: str) -> str:
         raise invalid(argument, "must not contain a slash")
     if value in (".", ".."):
         raise invalid(argument, "must not be '.' or '..'")
-    for char in value:
-        if char.isspace() or unicodedata.category(char) in _BAD_CATEGORIES:
-            raise invalid(argument, "must not contain whitespace or control characters")
+    if value.isascii():  # the usual id: in ASCII, only controls are unprintable, only " " a space
+        clean = value.isprintable() and " " not in value
+    else:
+        clean = not any(
+            char.isspace() or unicodedata.category(char) in _BAD_CATEGORIES for char in value
+        )
+    if not clean:
+        raise invalid(argument, "must not contain whitespace or control characters")
     return value
 
 
