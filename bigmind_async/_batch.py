@@ -58,9 +58,11 @@ from collections.abc import (
 )
 from typing import IO, TYPE_CHECKING, Any, cast
 
+import attrs
+
 from bigmind_async import _reports  # module, not names: _reports may import this module
 from bigmind_async._journal import JobKey, Journal, JournalConflictError, JournalError
-from bigmind_async._models import AttachJob, AttachOutcome, Report, ReportType
+from bigmind_async._models import AttachJob, AttachOutcome, FileSource, Report, ReportType
 from bigmind_async._multipart import Upload, prepare_upload
 from bigmind_async._validation import (
     check_bool,
@@ -231,16 +233,23 @@ class _Runner:
         gate.users += 1
         try:
             async with gate.lock:
+                # The attach sends the Upload prepared above (prepare_upload takes one as it is)
+                # instead of preparing the file again; outcomes keep the job as given.
+                prepared = attrs.evolve(job, file=cast("FileSource", upload))
                 if self.journal is None:
-                    return AttachOutcome(job=job, report=await self.reports.attach_job(job))
-                return await self._run_journaled(job, key, fingerprint)
+                    return AttachOutcome(job=job, report=await self.reports.attach_job(prepared))
+                return await self._run_journaled(job, prepared, key, fingerprint)
         finally:
             gate.users -= 1
             if gate.users == 0:
                 del self._gates[digest]
 
     async def _run_journaled(
-        self, job: AttachJob, key: JobKey, fingerprint: _reports.UploadFingerprint
+        self,
+        job: AttachJob,
+        prepared: AttachJob,
+        key: JobKey,
+        fingerprint: _reports.UploadFingerprint,
     ) -> AttachOutcome:
         journal = self.journal
         assert journal is not None
@@ -267,7 +276,7 @@ class _Runner:
         await journal.mark_in_flight(
             key, file_name=fingerprint.file_name, size_bytes=fingerprint.size
         )
-        report = await self.reports.attach_job(job)
+        report = await self.reports.attach_job(prepared)
         await self._record_done(journal, key, report)
         return AttachOutcome(job=job, report=report)
 

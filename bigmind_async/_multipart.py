@@ -234,7 +234,12 @@ async def prepare_upload(file: Any, *, filename: str | None, argument: str = "fi
 
     Raises ValidationError (missing path, wrong argument type, a bad name), FileTooLargeError
     or InvalidReportTypeError, all with ``status=None`` and before any request.
+
+    An :class:`Upload` (prepared already: the batch prepares each job once, to key it) is
+    taken as it is.
     """
+    if isinstance(file, Upload):
+        return file
     name = None if filename is None else check_file_name(filename, "filename")
     if isinstance(file, (str, os.PathLike)):
         return await _prepare_path(os.fspath(file), name, argument)
